@@ -1,0 +1,118 @@
+"""`synth-pipelines`: validate, run and describe synthesis requests from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from synth_pipelines.intake import validate_request_bytes
+from synth_pipelines.request import RequestError, SynthesisRequest, request_json_schema
+from synth_pipelines.settings import REPO_ROOT, Settings
+
+EXIT_REFUSED = 2
+
+
+def _read_request(path: str, settings: Settings) -> SynthesisRequest:
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise RequestError([("request", f"cannot read {path}: {exc.strerror}")]) from None
+    return validate_request_bytes(raw, settings.data_root)
+
+
+def _print_refusal(exc: RequestError) -> int:
+    print(json.dumps(exc.to_dict(), indent=2), file=sys.stderr)
+    for field, message in exc.problems:
+        print(f"refused: {field}: {message}", file=sys.stderr)
+    return EXIT_REFUSED
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        request = _read_request(args.request, Settings.from_env())
+    except RequestError as exc:
+        return _print_refusal(exc)
+    print(f"ok: {request.request_id}: {request.rows:,} rows with {request.synthesizer.name} in {request.n_chunks} chunks")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(request_json_schema(), indent=2))
+    return 0
+
+
+def _instance():
+    from dagster import DagsterInstance
+
+    if not os.environ.get("DAGSTER_HOME"):
+        home = REPO_ROOT / "var" / "dagster_home"
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["DAGSTER_HOME"] = str(home)
+    return DagsterInstance.get()
+
+
+def run_request(request: SynthesisRequest, settings: Settings, instance=None):
+    """Materialize the whole graph for one request in this process; return (success, manifest path, error)."""
+    from synth_pipelines.definitions import defs
+    from synth_pipelines.defs.partitions import requests_partitions
+    from synth_pipelines.intake import LocalRequestStore
+
+    instance = instance or _instance()
+    LocalRequestStore(settings.request_root).put_accepted(request)
+    instance.add_dynamic_partitions(requests_partitions.name, [request.request_id])
+    job = defs().resolve_job_def("synthesize")
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=request.request_id,
+        tags={"synth/requester": request.requester, "synth/source": "cli"},
+        raise_on_error=False,
+    )
+    manifest = settings.artifact_root / request.request_id / "manifest.json"
+    if result.success and manifest.is_file():
+        return True, manifest, None
+    errors = [
+        f"{event.step_key}: {event.event_specific_data.error.message.strip()}"
+        for event in result.all_events
+        if event.is_step_failure and event.event_specific_data and event.event_specific_data.error
+    ]
+    return False, None, "; ".join(errors) or "the run did not publish a manifest"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    try:
+        request = _read_request(args.request, settings)
+    except RequestError as exc:
+        return _print_refusal(exc)
+    ok, manifest, error = run_request(request, settings)
+    if not ok:
+        print(f"run failed: {error}", file=sys.stderr)
+        return 1
+    print(manifest)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synth-pipelines", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    validate = sub.add_parser("validate", help="check a request file; exit 0, or 2 with the errors")
+    validate.add_argument("request")
+    validate.set_defaults(func=cmd_validate)
+    run = sub.add_parser("run", help="run a request in-process; prints the manifest path last")
+    run.add_argument("request")
+    run.set_defaults(func=cmd_run)
+    schema = sub.add_parser("schema", help="print the request JSON Schema")
+    schema.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

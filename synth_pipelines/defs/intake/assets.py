@@ -1,0 +1,60 @@
+"""synthesis_request: the validated request of this partition, from run config or the request store."""
+
+import dagster as dg
+
+from synth_pipelines.intake import check_request_context
+from synth_pipelines.request import RequestError, SynthesisRequest, parse_request
+from synth_pipelines.resources import DataSourceResource, RequestStoreResource
+
+from ..partitions import requests_partitions
+
+
+class RequestConfig(dg.Config):
+    """Launching from the UI or GraphQL may carry the request itself; else the store's accepted copy is used."""
+
+    request_json: str = ""
+
+
+@dg.asset(partitions_def=requests_partitions, group_name="synthesis", kinds={"json"})
+def synthesis_request(
+    context: dg.AssetExecutionContext,
+    config: RequestConfig,
+    request_store: RequestStoreResource,
+    data_source: DataSourceResource,
+) -> dg.Output[dict]:
+    """The request contract for this partition, validated again at run time."""
+    key = context.partition_key
+    store = request_store.store()
+    raw = config.request_json or store.read_accepted(key)
+    if raw is None:
+        raise dg.Failure(
+            f"no request {key!r}: drop a request file into {store.root / 'incoming'}, "
+            "or launch with run config ops.synthesis_request.config.request_json"
+        )
+    try:
+        request = parse_request(raw)
+        if request.request_id != key:
+            raise RequestError([("request_id", f"{request.request_id!r} does not match the partition {key!r}")])
+        check_request_context(request, data_source.root)
+    except RequestError as exc:
+        raise dg.Failure(f"request {key!r} refused: {exc}", metadata=exc.to_dict()) from None
+    if config.request_json:
+        store.put_accepted(request)
+    payload = request.model_dump(mode="json")
+    return dg.Output(
+        payload,
+        metadata={
+            "request": dg.MetadataValue.json(payload),
+            "requester": request.requester,
+            "synthesizer": request.synthesizer.name,
+            "rows": request.rows,
+            "chunks": request.n_chunks,
+            "output": f"{request.output.format}/{request.output.compression}",
+            "dp": request.privacy is not None,
+        },
+    )
+
+
+def request_from(payload: dict) -> SynthesisRequest:
+    """Downstream assets receive the request as a dict; this gives it back its type."""
+    return SynthesisRequest.model_validate(payload)

@@ -1,0 +1,58 @@
+"""trained_model: fit the synthesizer the request names; the artifact keeps no training rows."""
+
+import dagster as dg
+import pandas as pd
+
+from synth_pipelines.export import column_types
+from synth_pipelines.profiling import metadata_from_dict
+from synth_pipelines.resources import ComputeResource, WorkAreaResource
+from synth_pipelines.synthesizers import fit_model, save_model
+
+from ..intake.assets import request_from
+from ..partitions import requests_partitions
+
+
+@dg.asset(
+    partitions_def=requests_partitions,
+    group_name="synthesis",
+    kinds={"pytorch", "sdv"},
+    # One training step at a time holds the GPU; the pool's limit is set on the instance.
+    pool="gpu",
+)
+def trained_model(
+    context: dg.AssetExecutionContext,
+    synthesis_request: dict,
+    dataset_profile: dict,
+    validated_dataset: dict,
+    work_area: WorkAreaResource,
+    compute: ComputeResource,
+) -> dg.Output[dict]:
+    """The fitted synthesizer (stored in the private work area) and its training record."""
+    request = request_from(synthesis_request)
+    device, _ = compute.resolve()
+    train = pd.read_parquet(validated_dataset["train_path"])
+    metadata = metadata_from_dict(dataset_profile["metadata"])
+    context.log.info(f"fitting {request.synthesizer.name} on {len(train):,} rows on {device}")
+    model = fit_model(train, metadata, request.synthesizer, request.privacy, device=device, seed=request.seed)
+    path = work_area.folder(request.request_id, "model") / "model.pkl"
+    save_model(model, path)
+    record = model.training_record
+    metadata_out: dict = {
+        "synthesizer": record["synthesizer"],
+        "train_seconds": record["train_seconds"],
+        "training_rows": record["training_rows"],
+        "device": record["device"],
+        "device_name": record["device_name"],
+        "model_bytes": path.stat().st_size,
+    }
+    if record.get("epochs") is not None:
+        metadata_out["epochs"] = record["epochs"]
+        metadata_out["batch_size"] = record["batch_size"]
+    if record.get("loss_curve"):
+        metadata_out["final_loss"] = dg.MetadataValue.json(record["loss_curve"][-1])
+        metadata_out["loss_curve"] = dg.MetadataValue.json(record["loss_curve"])
+    if record.get("privacy"):
+        metadata_out["privacy"] = dg.MetadataValue.json(record["privacy"])
+        metadata_out["epsilon_total"] = record["privacy"]["epsilon_total"]
+    output = {"model_path": str(path), "training_record": record, "column_types": column_types(train)}
+    return dg.Output(output, metadata=metadata_out)

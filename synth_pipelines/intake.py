@@ -1,0 +1,136 @@
+"""The request store and intake: incoming requests are validated, then accepted or rejected with a reason.
+
+A store has three folders: `incoming/` (people and scripts drop JSON here), `accepted/`
+(`<request_id>.json`, the request as the pipeline will run it) and `rejected/` (the file
+as it came, beside `<name>.error.json` saying why). Nothing is ever deleted by intake.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from synth_pipelines.datasets import is_s3_uri, resolve_local_dataset
+from synth_pipelines.request import RequestError, SynthesisRequest, parse_request
+
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+class RequestStore(Protocol):
+    def incoming(self) -> list[str]: ...
+    def read_incoming(self, name: str) -> bytes: ...
+    def accept(self, name: str, request: SynthesisRequest) -> None: ...
+    def reject(self, name: str, problems: list[dict[str, str]]) -> None: ...
+    def accepted(self) -> list[str]: ...
+    def read_accepted(self, request_id: str) -> bytes | None: ...
+    def put_accepted(self, request: SynthesisRequest) -> None: ...
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+class LocalRequestStore:
+    """A request store on the local file system."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        for sub in ("incoming", "accepted", "rejected"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    def incoming(self) -> list[str]:
+        # Hidden and temporary files are half-written uploads: leave them until they are renamed.
+        return sorted(
+            p.name for p in (self.root / "incoming").iterdir() if p.is_file() and not p.name.startswith(".")
+        )
+
+    def read_incoming(self, name: str) -> bytes:
+        path = self.root / "incoming" / name
+        if path.stat().st_size > MAX_REQUEST_BYTES:
+            raise RequestError([("request", f"{name} is over {MAX_REQUEST_BYTES:,} bytes; requests are small JSON")])
+        return path.read_bytes()
+
+    def accept(self, name: str, request: SynthesisRequest) -> None:
+        self.put_accepted(request)
+        (self.root / "incoming" / name).unlink(missing_ok=True)
+
+    def reject(self, name: str, problems: list[dict[str, str]]) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = self.root / "rejected" / f"{stamp}-{name}"
+        error = {"file": name, "rejected_at": datetime.now(UTC).isoformat(), "errors": problems}
+        _atomic_write(target.with_name(target.name + ".error.json"), json.dumps(error, indent=2).encode())
+        shutil.move(self.root / "incoming" / name, target)
+
+    def accepted(self) -> list[str]:
+        return sorted(p.stem for p in (self.root / "accepted").glob("*.json") if not p.name.startswith("."))
+
+    def read_accepted(self, request_id: str) -> bytes | None:
+        path = self.root / "accepted" / f"{request_id}.json"
+        return path.read_bytes() if path.is_file() else None
+
+    def put_accepted(self, request: SynthesisRequest) -> None:
+        payload = json.dumps(request.model_dump(mode="json"), indent=2, sort_keys=True).encode()
+        _atomic_write(self.root / "accepted" / f"{request.request_id}.json", payload)
+
+    def rejected_errors(self) -> list[dict]:
+        return [json.loads(p.read_text()) for p in sorted((self.root / "rejected").glob("*.error.json"))]
+
+
+def check_request_context(request: SynthesisRequest, data_root: Path) -> None:
+    """Checks that need the outside world: the dataset file exists under the data root."""
+    if not is_s3_uri(request.dataset.uri):
+        resolve_local_dataset(request.dataset.uri, data_root)
+    if request.quality.holdout_uri and not is_s3_uri(request.quality.holdout_uri):
+        try:
+            resolve_local_dataset(request.quality.holdout_uri, data_root)
+        except RequestError as exc:
+            raise RequestError([("quality.holdout_uri", m) for _, m in exc.problems]) from None
+
+
+def validate_request_bytes(raw: bytes | str, data_root: Path) -> SynthesisRequest:
+    request = parse_request(raw)
+    check_request_context(request, data_root)
+    return request
+
+
+@dataclass
+class IntakeResult:
+    accepted: list[SynthesisRequest] = field(default_factory=list)
+    rejected: list[tuple[str, list[dict[str, str]]]] = field(default_factory=list)
+
+
+def process_incoming(store: RequestStore, data_root: Path, limit: int = 100) -> IntakeResult:
+    """Validate up to `limit` incoming requests; accept or reject each. Never raises for a bad file."""
+    result = IntakeResult()
+    for name in store.incoming()[:limit]:
+        try:
+            raw = store.read_incoming(name)
+            request = validate_request_bytes(raw, data_root)
+            existing = store.read_accepted(request.request_id)
+            if existing is not None:
+                same = parse_request(existing).canonical_json() == request.canonical_json()
+                reason = (
+                    "is a duplicate of a request already accepted; it runs once"
+                    if same
+                    else "is already used by another accepted request; choose a new request_id"
+                )
+                raise RequestError([("request_id", f"{request.request_id!r} {reason}")])
+        except RequestError as exc:
+            problems = exc.to_dict()["errors"]
+        except Exception as exc:  # an unreadable file must not stop intake
+            problems = [{"field": "request", "message": f"could not be read: {exc}"}]
+        else:
+            store.accept(name, request)
+            result.accepted.append(request)
+            continue
+        store.reject(name, problems)
+        result.rejected.append((name, problems))
+    return result

@@ -1,0 +1,268 @@
+"""The synthesis request contract: what a data owner may ask for, and the refusals.
+
+This module imports no Dagster. `SynthesisRequest` is the schema (pydantic, JSON Schema
+generated from it); `parse_request` turns bytes or text into a request or a
+`RequestError` whose lines each name the field, the value given and what is allowed.
+`check_request_context` adds the checks that need the outside world (the data root).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+MAX_ROWS = 1_000_000
+NON_DP_SYNTHESIZERS = ("gaussian_copula", "ctgan", "tvae", "copulagan")
+DP_SYNTHESIZERS = ("dp_gaussian_copula", "dp_ctgan", "dp_tvae")
+SYNTHESIZER_NAMES = NON_DP_SYNTHESIZERS + DP_SYNTHESIZERS
+# Which compressions each output format can carry.
+COMPRESSIONS_BY_FORMAT: dict[str, tuple[str, ...]] = {
+    "csv": ("none", "gzip", "zstd"),
+    "parquet": ("none", "snappy", "gzip", "zstd"),
+}
+# GAN synthesizers pack `pac` rows per discriminator sample, so batches must be multiples of it.
+PAC = 10
+
+RequestId = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$",
+        description="1-63 characters: lower-case letters, digits, '.', '_', '-'; starts with a letter or digit",
+    ),
+]
+
+
+def _refuse(field: str, message: str) -> ValueError:
+    """A model-level refusal that still names its field (pydantic would name only the model)."""
+    return ValueError(f"[{field}] {message}")
+
+
+class _Strict(BaseModel):
+    """Unknown fields are refused everywhere in a request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetSpec(_Strict):
+    uri: str = Field(
+        min_length=1,
+        description="A path relative to SYNTH_DATA_ROOT, or an s3://bucket/key URI",
+    )
+    format: Literal["csv", "parquet", "jsonl"] | None = Field(
+        default=None, description="csv | parquet | jsonl; inferred from the file suffix when omitted"
+    )
+
+    @model_validator(mode="after")
+    def _infer_format(self) -> DatasetSpec:
+        if self.format is None:
+            suffix = Path(self.uri.split("?")[0]).suffix.lower()
+            inferred = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+            if suffix not in inferred:
+                raise _refuse(
+                    "format",
+                    f"cannot infer the format of {self.uri!r} from its suffix; "
+                    "set dataset.format to csv, parquet or jsonl"
+                )
+            self.format = inferred[suffix]  # type: ignore[assignment]
+        return self
+
+
+class SynthesizerSpec(_Strict):
+    name: Literal[SYNTHESIZER_NAMES] = Field(  # type: ignore[valid-type]
+        default="gaussian_copula", description="Which generative model to fit"
+    )
+    epochs: int = Field(default=300, ge=1, le=10_000, description="Training epochs (neural synthesizers)")
+    batch_size: int = Field(default=500, ge=10, le=100_000, description="Training batch size (neural synthesizers)")
+
+    @property
+    def is_dp(self) -> bool:
+        return self.name in DP_SYNTHESIZERS
+
+    @model_validator(mode="after")
+    def _gan_batch(self) -> SynthesizerSpec:
+        if self.name in ("ctgan", "copulagan", "dp_ctgan") and self.batch_size % PAC:
+            raise _refuse(
+                "batch_size",
+                f"batch_size {self.batch_size} is not allowed for {self.name}: "
+                f"it must be a multiple of {PAC} (the GAN's pac)"
+            )
+        return self
+
+
+class OutputSpec(_Strict):
+    format: Literal["csv", "parquet"] = Field(default="parquet", description="csv | parquet")
+    compression: Literal["none", "gzip", "zstd", "snappy"] = Field(
+        default="none", description="csv: none | gzip | zstd; parquet: none | snappy | gzip | zstd"
+    )
+
+    @model_validator(mode="after")
+    def _compression_fits_format(self) -> OutputSpec:
+        allowed = COMPRESSIONS_BY_FORMAT[self.format]
+        if self.compression not in allowed:
+            raise _refuse(
+                "compression",
+                f"compression {self.compression!r} is not allowed with format {self.format!r}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+        return self
+
+
+class PrivacySpec(_Strict):
+    epsilon: float = Field(gt=0, description="Total privacy budget; > 0 and at most SYNTH_MAX_EPSILON")
+    delta: float | None = Field(
+        default=None, gt=0, lt=1, description="Must be < 1/n for the dataset's n; default 1/n^1.1"
+    )
+    bounds: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="Public [low, high] bounds per numeric column (no budget spent on them)",
+    )
+    categories: dict[str, list[str]] = Field(
+        default_factory=dict, description="Public category lists per categorical column"
+    )
+
+    @field_validator("bounds")
+    @classmethod
+    def _ordered_bounds(cls, bounds: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for column, (low, high) in bounds.items():
+            if not low < high:
+                raise ValueError(f"bounds for {column!r} must have low < high, got [{low}, {high}]")
+        return bounds
+
+
+class QualitySpec(_Strict):
+    min_overall: float | None = Field(default=None, ge=0, le=1, description="SDMetrics quality score floor")
+    min_diagnostic: float | None = Field(default=None, ge=0, le=1, description="SDMetrics diagnostic score floor")
+    max_mia_auc: float | None = Field(default=None, ge=0, le=1, description="Membership-inference AUC ceiling")
+    min_tstr_ratio: float | None = Field(
+        default=None, ge=0, le=2, description="Train-synthetic-test-real score / train-real-test-real score floor"
+    )
+    target_column: str | None = Field(default=None, description="Column predicted in the usefulness test")
+    sensitive_columns: list[str] = Field(default_factory=list, description="Columns checked for disclosure")
+    holdout_uri: str | None = Field(default=None, description="Real rows never trained on, under SYNTH_DATA_ROOT")
+    publish_plots: bool = Field(
+        default=False, description="Publish plots and real-data statistics with the export (default: kept private)"
+    )
+
+
+class SynthesisRequest(_Strict):
+    """One ask: rows like this dataset, made this way, published there."""
+
+    request_id: RequestId
+    dataset: DatasetSpec
+    synthesizer: SynthesizerSpec = Field(default_factory=SynthesizerSpec)
+    rows: int = Field(ge=1, le=MAX_ROWS, description="Rows to generate, 1..1,000,000")
+    chunk_rows: int = Field(default=10_000, ge=1, le=MAX_ROWS, description="Rows per generated chunk")
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed for generation; same seed, same bytes")
+    privacy: PrivacySpec | None = None
+    quality: QualitySpec = Field(default_factory=QualitySpec)
+    publish: list[Literal["local", "s3", "ipfs"]] = Field(
+        default_factory=lambda: ["local"], min_length=1, description="Where to publish: local | s3 | ipfs"
+    )
+    requester: str = Field(min_length=1, max_length=200, description="Who asked (an e-mail or a user name)")
+    schedule: str | None = Field(
+        default=None, description="Cron string for a standing request (five fields), e.g. '0 3 * * *'"
+    )
+    webhook_url: str | None = Field(default=None, description="http(s) URL notified on success and failure")
+
+    @field_validator("publish")
+    @classmethod
+    def _unique_targets(cls, targets: list[str]) -> list[str]:
+        if len(set(targets)) != len(targets):
+            raise ValueError(f"publish targets must be unique, got {targets}")
+        return targets
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, schedule: str | None) -> str | None:
+        if schedule is not None and not re.fullmatch(r"\S+( \S+){4}", schedule.strip()):
+            raise ValueError(f"schedule {schedule!r} is not a five-field cron string such as '0 3 * * *'")
+        return schedule
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://[^\s/]+", url):
+            raise ValueError(f"webhook_url {url!r} must be an http:// or https:// URL")
+        return url
+
+    @model_validator(mode="after")
+    def _privacy_matches_synthesizer(self) -> SynthesisRequest:
+        if self.synthesizer.is_dp and self.privacy is None:
+            raise _refuse(
+                "privacy",
+                f"synthesizer {self.synthesizer.name!r} is differentially private and needs a privacy block "
+                '(e.g. "privacy": {"epsilon": 1.0})'
+            )
+        if self.privacy is not None and not self.synthesizer.is_dp:
+            raise _refuse(
+                "privacy",
+                f"a privacy block needs a DP synthesizer ({', '.join(DP_SYNTHESIZERS)}); "
+                f"{self.synthesizer.name!r} gives no privacy guarantee"
+            )
+        return self
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.rows // self.chunk_rows)
+
+    def canonical_json(self) -> str:
+        """The request as stable JSON: the same request always gives the same text."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+class RequestError(ValueError):
+    """A refused request: `problems` holds one (field, message) pair per problem."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {message}" for field, message in problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"errors": [{"field": field, "message": message} for field, message in self.problems]}
+
+
+_NAMED = re.compile(r"^\[([A-Za-z_.]+)\] (.*)$", re.S)
+
+
+def _problem(error: Any) -> tuple[str, str]:
+    loc = [str(part) for part in error["loc"]]
+    message = error["msg"].removeprefix("Value error, ")
+    named = _NAMED.match(message)
+    if named:
+        loc.append(named.group(1))
+        message = named.group(2)
+    field = ".".join(loc) or "request"
+    if error["type"] == "missing":
+        return field, "is required"
+    if error["type"] == "extra_forbidden":
+        return field, f"unknown field (value {error['input']!r}); see `synth-pipelines schema` for the allowed fields"
+    if error["type"] == "value_error":
+        return field, message
+    return field, f"{message} (got {error['input']!r})"
+
+
+def parse_request(raw: str | bytes | dict[str, Any]) -> SynthesisRequest:
+    """Parse and validate a request from JSON text or a dict; raise RequestError if refused."""
+    if isinstance(raw, (str, bytes)):
+        try:
+            raw = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RequestError([("request", f"is not valid JSON: {exc}")]) from None
+    if not isinstance(raw, dict):
+        raise RequestError([("request", f"must be a JSON object, got {type(raw).__name__}")])
+    try:
+        return SynthesisRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise RequestError([_problem(e) for e in exc.errors()]) from None
+
+
+def request_json_schema() -> dict[str, Any]:
+    schema = SynthesisRequest.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "SynthesisRequest"
+    return schema

@@ -1,0 +1,71 @@
+"""Thin Dagster resources over the domain's stores and clients, configured from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from synth_pipelines.intake import LocalRequestStore
+from synth_pipelines.publishing import PublishConfig
+from synth_pipelines.settings import Settings
+from synth_pipelines.synthesizers import device_name, resolve_device
+
+
+class RequestStoreResource(dg.ConfigurableResource):
+    """Where requests arrive (incoming/) and where accepted ones are kept (accepted/)."""
+
+    root: str
+
+    def store(self) -> LocalRequestStore:
+        return LocalRequestStore(Path(self.root))
+
+
+class DataSourceResource(dg.ConfigurableResource):
+    """Input datasets: local paths must resolve under `data_root`."""
+
+    data_root: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_root)
+
+
+class WorkAreaResource(dg.ConfigurableResource):
+    """Private intermediates of each request: data snapshots, the model, chunks, the export."""
+
+    root: str
+
+    def folder(self, request_id: str, *parts: str) -> Path:
+        path = Path(self.root, request_id, *parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class ArtifactStoreResource(dg.ConfigurableResource):
+    """Where published artifacts and manifests go."""
+
+    root: str
+
+    def publish_config(self) -> PublishConfig:
+        return PublishConfig.from_env(Path(self.root))
+
+
+class ComputeResource(dg.ConfigurableResource):
+    """Which device trains models: auto (CUDA when torch sees one), cpu or cuda."""
+
+    device: str = "auto"
+
+    def resolve(self) -> tuple[str, str]:
+        device = resolve_device(self.device)
+        return device, device_name(device)
+
+
+def build_resources(settings: Settings, device: str = "auto") -> dict[str, dg.ConfigurableResource]:
+    return {
+        "request_store": RequestStoreResource(root=str(settings.request_root)),
+        "data_source": DataSourceResource(data_root=str(settings.data_root)),
+        "work_area": WorkAreaResource(root=str(settings.work_root)),
+        "artifact_store": ArtifactStoreResource(root=str(settings.artifact_root)),
+        "compute": ComputeResource(device=device),
+    }

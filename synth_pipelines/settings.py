@@ -1,0 +1,41 @@
+"""Where things live, from the environment, read when asked (never at import time).
+
+| variable | default | what |
+|---|---|---|
+| SYNTH_DATA_ROOT | <repo>/sample_data | the only folder local dataset URIs may point into |
+| SYNTH_HOME | <repo>/var | parent of the defaults below |
+| SYNTH_REQUEST_ROOT | $SYNTH_HOME/requests | request store: incoming/ accepted/ rejected/ |
+| SYNTH_WORK_ROOT | $SYNTH_HOME/work | private intermediates: snapshots, models, chunks |
+| SYNTH_ARTIFACT_ROOT | $SYNTH_HOME/artifacts | the local artifact store (published files, manifests) |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _path(var: str, default: Path) -> Path:
+    value = os.environ.get(var, "").strip()
+    return Path(value).expanduser().resolve() if value else default.resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_root: Path
+    request_root: Path
+    work_root: Path
+    artifact_root: Path
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = _path("SYNTH_HOME", REPO_ROOT / "var")
+        return cls(
+            data_root=_path("SYNTH_DATA_ROOT", REPO_ROOT / "sample_data"),
+            request_root=_path("SYNTH_REQUEST_ROOT", home / "requests"),
+            work_root=_path("SYNTH_WORK_ROOT", home / "work"),
+            artifact_root=_path("SYNTH_ARTIFACT_ROOT", home / "artifacts"),
+        )

@@ -1,0 +1,170 @@
+"""Generative models behind one small interface: fit once, then sample any chunk by its seed.
+
+A fitted model is a `FittedModel`: `sample(num_rows, seed)` is a pure function of its
+arguments (the same seed gives the same rows, whatever was sampled before), and
+`training_record` says how it was made. Models are stored with cloudpickle and must not
+carry training rows. Differentially private models live in `synth_pipelines.privacy`
+and are reached through `fit_model` by name.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import cloudpickle
+import numpy as np
+import pandas as pd
+
+from synth_pipelines.request import NON_DP_SYNTHESIZERS, PrivacySpec, SynthesizerSpec
+
+TABLE = "data"  # SDV 2.0 fits and samples dicts of tables; ours have one table.
+
+
+class FittedModel(Protocol):
+    name: str
+    training_record: dict[str, Any]
+
+    def sample(self, num_rows: int, seed: int) -> pd.DataFrame: ...
+
+
+def chunk_seed(request_seed: int, chunk_index: int) -> int:
+    """The seed of one chunk: a function of (request seed, chunk index) and nothing else."""
+    return int(np.random.SeedSequence([request_seed, chunk_index]).generate_state(1)[0])
+
+
+def resolve_device(device: str) -> str:
+    """`auto` means CUDA when torch sees a GPU, else CPU."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device {device!r} is not allowed; allowed: auto, cpu, cuda")
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device")
+    return "cpu"
+
+
+def device_name(device: str) -> str:
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.get_device_name(0)
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+class SDVModel:
+    """An SDV single-table synthesizer, sampled deterministically per seed."""
+
+    def __init__(self, name: str, synthesizer: Any, training_record: dict[str, Any]):
+        self.name = name
+        self.synthesizer = synthesizer
+        self.training_record = training_record
+
+    def sample(self, num_rows: int, seed: int) -> pd.DataFrame:
+        synth = self.synthesizer
+        # Reset every random stream SDV and RDT keep, then seed each from `seed`, so a chunk
+        # never depends on which chunks this process sampled before it.
+        synth.reset_sampling()
+        transformers = synth._data_processor._hyper_transformer.field_transformers
+        for offset, transformer in enumerate(t for t in transformers.values() if t is not None):
+            transformer.random_states["reverse_transform"] = np.random.RandomState((seed + 1 + offset) % 2**32)
+        synth._set_random_state(seed)
+        return synth.sample(num_rows)[TABLE].reset_index(drop=True)
+
+
+def _build_sdv(spec: SynthesizerSpec, metadata: Any, device: str) -> Any:
+    from sdv.single_table import (
+        CopulaGANSynthesizer,
+        CTGANSynthesizer,
+        GaussianCopulaSynthesizer,
+        TVAESynthesizer,
+    )
+
+    if spec.name == "gaussian_copula":
+        return GaussianCopulaSynthesizer(metadata, enforce_min_max_values=True, enforce_rounding=True)
+    neural = {"epochs": spec.epochs, "batch_size": spec.batch_size, "enable_gpu": device == "cuda"}
+    if spec.name == "ctgan":
+        return CTGANSynthesizer(metadata, **neural)
+    if spec.name == "tvae":
+        return TVAESynthesizer(metadata, **neural)
+    if spec.name == "copulagan":
+        return CopulaGANSynthesizer(metadata, **neural)
+    raise ValueError(f"synthesizer {spec.name!r} is not allowed; allowed: {', '.join(NON_DP_SYNTHESIZERS)}")
+
+
+def _forget_training_rows(synthesizer: Any) -> None:
+    """CTGAN-family models keep the whole training table in their conditional sampler; drop it.
+
+    Sampling only needs the category frequencies the sampler keeps beside it.
+    """
+    model = getattr(synthesizer, "_model", None)
+    sampler = getattr(model, "_data_sampler", None)
+    if sampler is not None and hasattr(sampler, "_data"):
+        sampler._data = None
+        sampler._rid_by_cat_cols = None
+
+
+def _loss_curve(synthesizer: Any) -> list[dict[str, float]]:
+    losses = getattr(getattr(synthesizer, "_model", None), "loss_values", None)
+    if losses is None or len(losses) == 0:
+        return []
+    frame = pd.DataFrame(losses).groupby("Epoch").mean(numeric_only=True).reset_index()
+    return [{k: float(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def fit_model(
+    data: pd.DataFrame,
+    metadata: Any,
+    spec: SynthesizerSpec,
+    privacy: PrivacySpec | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+) -> FittedModel:
+    """Fit the synthesizer the request names on `data` (an SDV Metadata describes it)."""
+    device = resolve_device(device)
+    if spec.is_dp:
+        from synth_pipelines.privacy import fit_dp_model
+
+        return fit_dp_model(data, metadata, spec, privacy, device=device, seed=seed)
+    import torch
+
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    synthesizer = _build_sdv(spec, metadata, device)
+    started = time.perf_counter()
+    synthesizer.fit({TABLE: data})
+    seconds = time.perf_counter() - started
+    _forget_training_rows(synthesizer)
+    neural = spec.name != "gaussian_copula"
+    record = {
+        "synthesizer": spec.name,
+        "epochs": spec.epochs if neural else None,
+        "batch_size": spec.batch_size if neural else None,
+        "train_seconds": round(seconds, 3),
+        "training_rows": len(data),
+        "device": device,
+        "device_name": device_name(device),
+        "loss_curve": _loss_curve(synthesizer),
+        "privacy": None,
+    }
+    return SDVModel(spec.name, synthesizer, record)
+
+
+def save_model(model: FittedModel, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("wb") as handle:
+        cloudpickle.dump(model, handle)
+    tmp.replace(path)
+
+
+def load_model(path: Path) -> FittedModel:
+    with path.open("rb") as handle:
+        return cloudpickle.load(handle)
