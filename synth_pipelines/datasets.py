@@ -73,8 +73,20 @@ def check_shape(frame: pd.DataFrame, spec: DatasetSpec) -> None:
         raise RequestError(problems)
 
 
+def _csv_header(path: Path) -> list[str]:
+    # pandas renames a repeated header ("a", "a.1"); read the header as written to refuse it instead.
+    import csv
+
+    with path.open(newline="", errors="replace") as handle:
+        return [name.strip() for name in next(csv.reader(handle), [])]
+
+
 def load_dataset(path: Path, spec: DatasetSpec) -> pd.DataFrame:
     frame = read_table(path, spec.format or "csv")
+    if spec.format == "csv":
+        header = _csv_header(path)
+        if len(header) == len(frame.columns):
+            frame.columns = header
     frame.columns = [str(c) for c in frame.columns]
     check_shape(frame, spec)
     return frame

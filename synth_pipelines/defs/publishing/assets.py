@@ -47,6 +47,10 @@ def published_artifact(
         "dagster_run_id": context.run.run_id,
     }
     report_files = {name: Path(quality_report["files"][name]) for name in quality_report["public_files"]}
+    if "report" not in report_files and "scores" in report_files:
+        # The HTML report shows real-data statistics and stays private unless the request says
+        # otherwise; the public report is then the scores alone.
+        report_files["report"] = report_files.pop("scores")
     manifest_path, content = publish_artifact(
         request.request_id,
         list(request.publish),

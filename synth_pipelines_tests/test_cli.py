@@ -1,0 +1,52 @@
+"""`synth-pipelines validate | schema | run`: exit codes and messages a person can act on."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from synth_pipelines.cli import main
+from synth_pipelines_tests.conftest import write_request
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"rows": 0}, "rows"),
+        ({"rows": 2_000_000}, "rows"),
+        ({"synthesizer": {"name": "nonesuch"}}, "synthesizer.name"),
+        ({"output": {"format": "xlsx"}}, "output.format"),
+        ({"dataset": {"uri": "../../etc/passwd", "format": "csv"}}, "dataset.uri"),
+        ({"dataset": {"uri": "/etc/passwd", "format": "csv"}}, "dataset.uri"),
+        ({"dataset": {"uri": "missing.csv"}}, "dataset.uri"),
+    ],
+)
+def test_validate_refuses_with_exit_2_naming_the_field(synth_env, tmp_path, capsys, overrides, field):
+    path = write_request(tmp_path / "request.json", **overrides)
+    assert main(["validate", str(path)]) == 2
+    errors = json.loads(capsys.readouterr().err.split("\nrefused:")[0])["errors"]
+    assert field in [e["field"] for e in errors]
+
+
+def test_validate_refuses_malformed_json(synth_env, tmp_path, capsys):
+    path = tmp_path / "broken.json"
+    path.write_text('{"request_id": "x", "rows": ')
+    assert main(["validate", str(path)]) == 2
+    assert "refused: request: is not valid JSON" in capsys.readouterr().err
+
+
+def test_validate_accepts_a_good_request(synth_env, tmp_path, capsys):
+    path = write_request(tmp_path / "request.json")
+    assert main(["validate", str(path)]) == 0
+    assert "ok: small: 2,500 rows with gaussian_copula in 3 chunks" in capsys.readouterr().out
+
+
+def test_console_script_validate_and_schema(synth_env, tmp_path):
+    script = [sys.executable, "-m", "synth_pipelines.cli"]
+    bad = write_request(tmp_path / "bad.json", dataset={"uri": "../../etc/passwd", "format": "csv"})
+    done = subprocess.run([*script, "validate", str(bad)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "dataset.uri" in done.stderr and "outside the data root" in done.stderr
+    schema = subprocess.run([*script, "schema"], capture_output=True, text=True, check=True)
+    assert json.loads(schema.stdout)["title"] == "SynthesisRequest"

@@ -1,0 +1,46 @@
+"""`make ui`'s `dagster dev` for real: the asset graph over GraphQL, and the daemon's sensor running a request."""
+
+import json
+import os
+
+import pytest
+
+from synth_pipelines.intake import LocalRequestStore
+from synth_pipelines_tests.conftest import small_request
+from synth_pipelines_tests.dagster_processes import dagster_dev, graphql, make_dagster_home, wait_for
+
+pytestmark = pytest.mark.integration
+
+NINE_ASSETS = {
+    "synthesis_request", "raw_dataset", "dataset_profile", "validated_dataset", "trained_model",
+    "synthetic_chunks", "synthetic_export", "quality_report", "published_artifact",
+}
+RUNS = """query Runs { runsOrError { ... on Runs { results { runId status tags { key value } } } } }"""
+
+
+def test_ui_graph_and_daemon_sensor_run_a_dropped_request(synth_env, tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(make_dagster_home(tmp_path / "dagster_home"))}
+    store = LocalRequestStore(synth_env.request_root)
+    with dagster_dev(env, tmp_path / "dagster-dev.log") as url:
+        nodes = graphql(url, "{ assetNodes { assetKey { path } } }")["assetNodes"]
+        assert {"/".join(n["assetKey"]["path"]) for n in nodes} == NINE_ASSETS
+
+        (store.root / "incoming" / "daemon.json").write_text(json.dumps(small_request(request_id="daemon")))
+        (store.root / "incoming" / "malformed.json").write_text('{"request_id": "oops",')
+
+        def finished():
+            runs = graphql(url, RUNS)["runsOrError"]["results"]
+            done = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+            return done or None
+
+        runs = wait_for(finished, 420, "the sensor's run to finish", interval=3)
+    log = (tmp_path / "dagster-dev.log").read_text()
+    assert [r["status"] for r in runs] == ["SUCCESS"], log[-4000:]
+    tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
+    assert tags["dagster/partition"] == "daemon"
+    assert tags["synth/requester"] == "tester@example.org"
+    manifest = json.loads((synth_env.artifact_root / "daemon" / "manifest.json").read_text())
+    assert manifest["rows"] == 2500
+    rejected = store.rejected_errors()
+    assert [e["file"] for e in rejected] == ["malformed.json"]
+    assert rejected[0]["errors"][0]["field"] == "request"

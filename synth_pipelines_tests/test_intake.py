@@ -1,0 +1,94 @@
+"""Request intake: the store's moves, and the sensor built with build_sensor_context."""
+
+import json
+
+import dagster as dg
+from dagster import DagsterInstance
+
+from synth_pipelines.defs.intake.sensors import request_intake_sensor
+from synth_pipelines.intake import LocalRequestStore, process_incoming
+from synth_pipelines.resources import build_resources
+from synth_pipelines_tests.conftest import small_request
+
+
+def drop(store: LocalRequestStore, name: str, payload) -> None:
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    (store.root / "incoming" / name).write_text(text)
+
+
+def evaluate(settings, instance, cursor=None):
+    resources = build_resources(settings)
+    context = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources={"request_store": resources["request_store"], "data_source": resources["data_source"]},
+    )
+    return request_intake_sensor(context)
+
+
+def test_process_incoming_accepts_and_rejects_with_reasons(synth_env):
+    store = LocalRequestStore(synth_env.request_root)
+    drop(store, "good.json", small_request(request_id="good"))
+    drop(store, "broken.json", '{"request_id": ')
+    drop(store, "escape.json", small_request(request_id="escape", dataset={"uri": "../../etc/passwd", "format": "csv"}))
+    (store.root / "incoming" / ".half-written.json").write_text("{")
+    result = process_incoming(store, synth_env.data_root)
+    assert [r.request_id for r in result.accepted] == ["good"]
+    assert store.accepted() == ["good"]
+    assert store.incoming() == []
+    reasons = {e["file"]: e["errors"] for e in store.rejected_errors()}
+    assert reasons["broken.json"][0]["field"] == "request"
+    assert reasons["escape.json"][0]["field"] == "dataset.uri"
+    assert (store.root / "incoming" / ".half-written.json").exists()
+
+
+def test_duplicates_and_reused_ids_are_refused(synth_env):
+    store = LocalRequestStore(synth_env.request_root)
+    drop(store, "a.json", small_request(request_id="dup"))
+    process_incoming(store, synth_env.data_root)
+    drop(store, "again.json", small_request(request_id="dup"))
+    drop(store, "other.json", small_request(request_id="dup", rows=10))
+    result = process_incoming(store, synth_env.data_root)
+    assert result.accepted == []
+    messages = {e["file"]: e["errors"][0]["message"] for e in store.rejected_errors()}
+    assert "duplicate" in messages["again.json"]
+    assert "already used" in messages["other.json"]
+
+
+def test_sensor_adds_partitions_runs_and_a_cursor(synth_env):
+    instance = DagsterInstance.ephemeral()
+    store = LocalRequestStore(synth_env.request_root)
+    drop(store, "one.json", small_request(request_id="one"))
+    drop(store, "two.json", small_request(request_id="two", requester="bob@example.org"))
+    drop(store, "bad.json", "not json at all")
+    result = evaluate(synth_env, instance)
+    assert sorted(r.partition_key for r in result.run_requests) == ["one", "two"]
+    assert len({r.run_key for r in result.run_requests}) == 2
+    assert {r.tags["synth/requester"] for r in result.run_requests} == {"tester@example.org", "bob@example.org"}
+    assert sorted(result.dynamic_partitions_requests[0].partition_keys) == ["one", "two"]
+    assert json.loads(result.cursor) == ["one", "two"]
+    assert len(store.rejected_errors()) == 1
+
+    again = evaluate(synth_env, instance, cursor=result.cursor)
+    assert again.run_requests == [] and again.skip_reason
+
+
+def test_sensor_requests_again_what_a_crash_left_accepted_but_not_run(synth_env):
+    """Accepted but missing from the cursor: requested again, with the same run key (so it runs once)."""
+    instance = DagsterInstance.ephemeral()
+    store = LocalRequestStore(synth_env.request_root)
+    drop(store, "one.json", small_request(request_id="one"))
+    first = evaluate(synth_env, instance)
+    replay = evaluate(synth_env, instance, cursor=None)  # the cursor of `first` was never stored
+    assert [r.run_key for r in replay.run_requests] == [r.run_key for r in first.run_requests]
+
+
+def test_sensor_survives_unreadable_files(synth_env):
+    instance = DagsterInstance.ephemeral()
+    store = LocalRequestStore(synth_env.request_root)
+    (store.root / "incoming" / "binary.json").write_bytes(b"\x00\xff\xfe" * 10)
+    (store.root / "incoming" / "huge.json").write_text("[" + "1," * 600_000 + "1]")
+    result = evaluate(synth_env, instance)
+    assert result.run_requests == []
+    fields = sorted(e["errors"][0]["field"] for e in store.rejected_errors())
+    assert fields == ["request", "request"]

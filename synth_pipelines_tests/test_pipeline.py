@@ -1,0 +1,77 @@
+"""The whole graph materialized in-process for small requests, on the embedded defaults."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dagster import DagsterInstance
+
+from synth_pipelines.cli import run_request
+from synth_pipelines.request import parse_request
+from synth_pipelines_tests.conftest import small_request
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run(settings, **overrides):
+    request = parse_request(small_request(**overrides))
+    return run_request(request, settings, instance=DagsterInstance.ephemeral())
+
+
+def test_a_request_becomes_a_published_artifact(synth_env):
+    ok, manifest_path, error = run(synth_env, quality={"min_overall": 0.5})
+    assert ok, error
+    manifest = json.loads(manifest_path.read_text())
+    export = Path(manifest["export_uri"])
+    assert manifest["sha256"] == sha256(export)
+    assert manifest["bytes"] == export.stat().st_size
+    assert manifest["rows"] == 2500 == len(pd.read_parquet(export))
+    for key in ("request_id", "format", "compression", "report_uri", "synthesizer", "quality", "created_at",
+                "code_version"):
+        assert manifest.get(key) is not None, key
+    assert manifest["quality"]["overall"] >= 0.5
+    assert Path(manifest["report_uri"]).is_file()
+    chunks = sorted((synth_env.work_root / "small" / "chunks").glob("chunk-*.parquet"))
+    assert len(chunks) == 3
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(synth_env, tmp_path):
+    digests = []
+    for request_id, seed in (("seed-a", 7), ("seed-b", 7), ("seed-c", 8)):
+        ok, manifest_path, error = run(synth_env, request_id=request_id, seed=seed)
+        assert ok, error
+        digests.append(json.loads(manifest_path.read_text())["sha256"])
+    assert digests[0] == digests[1]
+    assert digests[0] != digests[2]
+
+
+def test_failed_validation_stops_the_run_and_lists_the_expectation(synth_env):
+    ok, manifest_path, error = run(synth_env, quality={"target_column": "no_such_column"})
+    assert not ok and manifest_path is None
+    assert "validated_dataset" in error
+    assert "expect_column_to_exist" in error and "no_such_column" in error
+    assert not (synth_env.artifact_root / "small" / "manifest.json").exists()
+
+
+def test_a_missed_quality_threshold_blocks_publishing(synth_env):
+    ok, manifest_path, error = run(synth_env, quality={"min_overall": 0.999})
+    assert not ok
+    assert "min_overall" in error
+    assert not (synth_env.artifact_root / "small" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(("fmt", "compression"), [("csv", "gzip"), ("csv", "none"), ("parquet", "snappy")])
+def test_output_formats(synth_env, fmt, compression):
+    ok, manifest_path, error = run(synth_env, request_id=f"fmt-{fmt}-{compression}",
+                                   output={"format": fmt, "compression": compression}, rows=1200)
+    assert ok, error
+    manifest = json.loads(manifest_path.read_text())
+    export = Path(manifest["export_uri"])
+    frame = pd.read_parquet(export) if fmt == "parquet" else pd.read_csv(export)
+    assert len(frame) == 1200
+    assert manifest["sha256"] == sha256(export)
+    assert pd.api.types.is_integer_dtype(frame["age"])
