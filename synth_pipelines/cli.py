@@ -35,7 +35,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         request = _read_request(args.request, Settings.from_env())
     except RequestError as exc:
         return _print_refusal(exc)
-    print(f"ok: {request.request_id}: {request.rows:,} rows with {request.synthesizer.name} in {request.n_chunks} chunks")
+    print(
+        f"ok: {request.request_id}: {request.rows:,} rows with {request.synthesizer.name} in {request.n_chunks} chunks"
+    )
     return 0
 
 
@@ -54,28 +56,48 @@ def _instance():
     return DagsterInstance.get()
 
 
-def run_request(request: SynthesisRequest, settings: Settings, instance=None):
-    """Materialize the whole graph for one request in this process; return (success, manifest path, error)."""
+def synthesize_job_def():
+    """The `synthesize` job, rebuilt by name in step processes (dagster.reconstructable needs a module function)."""
     from synth_pipelines.definitions import defs
+
+    return defs().resolve_job_def("synthesize")
+
+
+def run_request(request: SynthesisRequest, settings: Settings, instance=None, workers: int = 0):
+    """Materialize the whole graph for one request; return (success, manifest path, error).
+
+    workers = 0 runs every step in this process; workers >= 1 uses the multiprocess
+    executor with that many parallel steps (the instance must then be persistent).
+    """
+    import dagster as dg
+
     from synth_pipelines.defs.partitions import requests_partitions
     from synth_pipelines.intake import LocalRequestStore
 
     instance = instance or _instance()
     LocalRequestStore(settings.request_root).put_accepted(request)
     instance.add_dynamic_partitions(requests_partitions.name, [request.request_id])
-    job = defs().resolve_job_def("synthesize")
-    result = job.execute_in_process(
-        instance=instance,
-        partition_key=request.request_id,
-        tags={"synth/requester": request.requester, "synth/source": "cli"},
-        raise_on_error=False,
-    )
+    tags = {"synth/requester": request.requester, "synth/source": "cli"}
+    if workers:
+        os.environ["SYNTH_MAX_CONCURRENT"] = str(workers)
+        result = dg.execute_job(
+            dg.reconstructable(synthesize_job_def),
+            instance=instance,
+            tags={**tags, "dagster/partition": request.request_id},
+            raise_on_error=False,
+        )
+        events = result.all_events
+    else:
+        result = synthesize_job_def().execute_in_process(
+            instance=instance, partition_key=request.request_id, tags=tags, raise_on_error=False
+        )
+        events = result.all_events
     manifest = settings.artifact_root / request.request_id / "manifest.json"
     if result.success and manifest.is_file():
         return True, manifest, None
     errors = [
         f"{event.step_key}: {event.event_specific_data.error.message.strip()}"
-        for event in result.all_events
+        for event in events
         if event.is_step_failure and event.event_specific_data and event.event_specific_data.error
     ]
     return False, None, "; ".join(errors) or "the run did not publish a manifest"
@@ -87,11 +109,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         request = _read_request(args.request, settings)
     except RequestError as exc:
         return _print_refusal(exc)
-    ok, manifest, error = run_request(request, settings)
+    ok, manifest, error = run_request(request, settings, workers=args.workers)
     if not ok:
         print(f"run failed: {error}", file=sys.stderr)
         return 1
     print(manifest)
+    return 0
+
+
+def cmd_notifications(args: argparse.Namespace) -> int:
+    from synth_pipelines.publishing import NotificationStore
+
+    records = NotificationStore(Settings.from_env().request_root).list(
+        requester=args.requester, request_id=args.request_id
+    )
+    if args.json:
+        print(json.dumps([r.payload() for r in records], indent=2))
+        return 0
+    for r in records:
+        where = r.manifest_location if r.outcome == "success" else r.reason
+        print(f"{r.created_at}  {r.request_id}  {r.requester or '-'}  {r.outcome}  {where}")
     return 0
 
 
@@ -103,7 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(func=cmd_validate)
     run = sub.add_parser("run", help="run a request in-process; prints the manifest path last")
     run.add_argument("request")
+    run.add_argument(
+        "--workers", type=int, default=0, help="parallel step processes (default 0: every step in this process)"
+    )
     run.set_defaults(func=cmd_run)
+    notes = sub.add_parser("notifications", help="list how requests ended (success with manifest, or failure)")
+    notes.add_argument("--requester")
+    notes.add_argument("--request-id")
+    notes.add_argument("--json", action="store_true")
+    notes.set_defaults(func=cmd_notifications)
     schema = sub.add_parser("schema", help="print the request JSON Schema")
     schema.set_defaults(func=cmd_schema)
     return parser

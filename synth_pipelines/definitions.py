@@ -24,6 +24,7 @@ def executor() -> dg.ExecutorDefinition:
 def defs() -> dg.Definitions:
     return dg.Definitions.merge(
         dg.load_definitions_from_package_module(defs_package),
-        dg.Definitions(resources=build_resources(Settings.from_env(), os.environ.get("SYNTH_DEVICE", "auto")),
-                       executor=executor()),
+        dg.Definitions(
+            resources=build_resources(Settings.from_env(), os.environ.get("SYNTH_DEVICE", "auto")), executor=executor()
+        ),
     )

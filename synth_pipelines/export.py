@@ -39,6 +39,26 @@ def chunk_plan(rows: int, chunk_rows: int) -> list[int]:
     return sizes
 
 
+def group_chunks(n_chunks: int, steps: int) -> list[list[int]]:
+    """Split chunk indices into at most `steps` contiguous groups of near-equal size."""
+    steps = max(1, min(steps, n_chunks))
+    base, extra = divmod(n_chunks, steps)
+    groups, start = [], 0
+    for step in range(steps):
+        size = base + (1 if step < extra else 0)
+        groups.append(list(range(start, start + size)))
+        start += size
+    return groups
+
+
+def chunk_is_complete(path: Path, rows: int) -> bool:
+    """A chunk file is written by rename, so one that exists with the right row count is finished."""
+    try:
+        return pq.read_metadata(path).num_rows == rows
+    except (OSError, pa.ArrowInvalid):
+        return False
+
+
 def chunk_path(folder: Path, index: int) -> Path:
     return folder / f"chunk-{index:05d}.parquet"
 
@@ -60,8 +80,13 @@ def column_types(frame: pd.DataFrame) -> dict[str, str]:
     return kinds
 
 
-ARROW_TYPES = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "datetime": pa.timestamp("us"),
-               "string": pa.string()}
+ARROW_TYPES = {
+    "bool": pa.bool_(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "datetime": pa.timestamp("us"),
+    "string": pa.string(),
+}
 
 
 def arrow_schema(kinds: dict[str, str]) -> pa.Schema:

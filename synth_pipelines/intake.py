@@ -48,9 +48,7 @@ class LocalRequestStore:
 
     def incoming(self) -> list[str]:
         # Hidden and temporary files are half-written uploads: leave them until they are renamed.
-        return sorted(
-            p.name for p in (self.root / "incoming").iterdir() if p.is_file() and not p.name.startswith(".")
-        )
+        return sorted(p.name for p in (self.root / "incoming").iterdir() if p.is_file() and not p.name.startswith("."))
 
     def read_incoming(self, name: str) -> bytes:
         path = self.root / "incoming" / name

@@ -65,7 +65,7 @@ class DatasetSpec(_Strict):
                 raise _refuse(
                     "format",
                     f"cannot infer the format of {self.uri!r} from its suffix; "
-                    "set dataset.format to csv, parquet or jsonl"
+                    "set dataset.format to csv, parquet or jsonl",
                 )
             self.format = inferred[suffix]  # type: ignore[assignment]
         return self
@@ -88,7 +88,7 @@ class SynthesizerSpec(_Strict):
             raise _refuse(
                 "batch_size",
                 f"batch_size {self.batch_size} is not allowed for {self.name}: "
-                f"it must be a multiple of {PAC} (the GAN's pac)"
+                f"it must be a multiple of {PAC} (the GAN's pac)",
             )
         return self
 
@@ -106,7 +106,7 @@ class OutputSpec(_Strict):
             raise _refuse(
                 "compression",
                 f"compression {self.compression!r} is not allowed with format {self.format!r}; "
-                f"allowed: {', '.join(allowed)}"
+                f"allowed: {', '.join(allowed)}",
             )
         return self
 
@@ -196,13 +196,13 @@ class SynthesisRequest(_Strict):
             raise _refuse(
                 "privacy",
                 f"synthesizer {self.synthesizer.name!r} is differentially private and needs a privacy block "
-                '(e.g. "privacy": {"epsilon": 1.0})'
+                '(e.g. "privacy": {"epsilon": 1.0})',
             )
         if self.privacy is not None and not self.synthesizer.is_dp:
             raise _refuse(
                 "privacy",
                 f"a privacy block needs a DP synthesizer ({', '.join(DP_SYNTHESIZERS)}); "
-                f"{self.synthesizer.name!r} gives no privacy guarantee"
+                f"{self.synthesizer.name!r} gives no privacy guarantee",
             )
         return self
 

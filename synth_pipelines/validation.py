@@ -12,8 +12,27 @@ from synth_pipelines.profiling import DatasetProfile
 from synth_pipelines.request import SynthesisRequest
 
 MAX_MISSING_RATE = 0.95
-NUMERIC_TYPES = ["int", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-                 "Int8", "Int16", "Int32", "Int64", "float", "float16", "float32", "float64", "Float32", "Float64"]
+NUMERIC_TYPES = [
+    "int",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "float",
+    "float16",
+    "float32",
+    "float64",
+    "Float32",
+    "Float64",
+]
 
 
 @dataclass
@@ -55,7 +74,7 @@ def build_expectations(profile: DatasetProfile, request: SynthesisRequest) -> li
         if column["sdtype"] == "numerical":
             expectations.append(gx.expectations.ExpectColumnValuesToBeInTypeList(column=name, type_list=NUMERIC_TYPES))
     if request.privacy is not None:
-        for name, (low, high) in request.privacy.bounds.items():
+        for name in request.privacy.bounds:
             if name in {c["name"] for c in profile.columns}:
                 expectations.append(
                     gx.expectations.ExpectColumnValuesToBeInTypeList(column=name, type_list=NUMERIC_TYPES)

@@ -6,14 +6,22 @@ import os
 import pytest
 
 from synth_pipelines.intake import LocalRequestStore
+from synth_pipelines.publishing import NotificationStore
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.dagster_processes import dagster_dev, graphql, make_dagster_home, wait_for
 
 pytestmark = pytest.mark.integration
 
 NINE_ASSETS = {
-    "synthesis_request", "raw_dataset", "dataset_profile", "validated_dataset", "trained_model",
-    "synthetic_chunks", "synthetic_export", "quality_report", "published_artifact",
+    "synthesis_request",
+    "raw_dataset",
+    "dataset_profile",
+    "validated_dataset",
+    "trained_model",
+    "synthetic_chunks",
+    "synthetic_export",
+    "quality_report",
+    "published_artifact",
 }
 RUNS = """query Runs { runsOrError { ... on Runs { results { runId status tags { key value } } } } }"""
 
@@ -26,19 +34,32 @@ def test_ui_graph_and_daemon_sensor_run_a_dropped_request(synth_env, tmp_path):
         assert {"/".join(n["assetKey"]["path"]) for n in nodes} == NINE_ASSETS
 
         (store.root / "incoming" / "daemon.json").write_text(json.dumps(small_request(request_id="daemon")))
+        blocked = small_request(request_id="blocked", requester="carol@example.org", quality={"min_overall": 0.999})
+        (store.root / "incoming" / "blocked.json").write_text(json.dumps(blocked))
         (store.root / "incoming" / "malformed.json").write_text('{"request_id": "oops",')
 
         def finished():
             runs = graphql(url, RUNS)["runsOrError"]["results"]
             done = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
-            return done or None
+            return done if len(done) == 2 else None
 
-        runs = wait_for(finished, 420, "the sensor's run to finish", interval=3)
+        runs = wait_for(finished, 480, "the sensor's two runs to finish", interval=3)
+        notes = NotificationStore(store.root)
+        wait_for(lambda: len(notes.list()) == 2, 120, "both notifications", interval=2)
     log = (tmp_path / "dagster-dev.log").read_text()
-    assert [r["status"] for r in runs] == ["SUCCESS"], log[-4000:]
-    tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
-    assert tags["dagster/partition"] == "daemon"
-    assert tags["synth/requester"] == "tester@example.org"
+    by_partition = {}
+    for run in runs:
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        by_partition[tags["dagster/partition"]] = (run["status"], tags)
+    assert by_partition["daemon"][0] == "SUCCESS", log[-4000:]
+    assert by_partition["blocked"][0] == "FAILURE"
+    assert by_partition["daemon"][1]["synth/requester"] == "tester@example.org"
+
+    success, failure = notes.list(request_id="daemon")[0], notes.list(request_id="blocked")[0]
+    assert success.outcome == "success" and success.manifest_location.endswith("daemon/manifest.json")
+    assert failure.outcome == "failure" and failure.requester == "carol@example.org"
+    assert "min_overall" in failure.reason
+    assert not (synth_env.artifact_root / "blocked" / "manifest.json").exists()
     manifest = json.loads((synth_env.artifact_root / "daemon" / "manifest.json").read_text())
     assert manifest["rows"] == 2500
     rejected = store.rejected_errors()

@@ -48,8 +48,15 @@ KINDS = {"count": "int", "score": "float", "flag": "bool", "when": "datetime", "
 
 @pytest.mark.parametrize(
     ("fmt", "compression"),
-    [("parquet", "none"), ("parquet", "snappy"), ("parquet", "zstd"), ("parquet", "gzip"),
-     ("csv", "none"), ("csv", "gzip"), ("csv", "zstd")],
+    [
+        ("parquet", "none"),
+        ("parquet", "snappy"),
+        ("parquet", "zstd"),
+        ("parquet", "gzip"),
+        ("csv", "none"),
+        ("csv", "gzip"),
+        ("csv", "zstd"),
+    ],
 )
 def test_export_hashes_and_round_trips_types(tmp_path, fmt, compression):
     chunks = []

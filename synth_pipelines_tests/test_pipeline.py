@@ -30,12 +30,20 @@ def test_a_request_becomes_a_published_artifact(synth_env):
     assert manifest["sha256"] == sha256(export)
     assert manifest["bytes"] == export.stat().st_size
     assert manifest["rows"] == 2500 == len(pd.read_parquet(export))
-    for key in ("request_id", "format", "compression", "report_uri", "synthesizer", "quality", "created_at",
-                "code_version"):
+    for key in (
+        "request_id",
+        "format",
+        "compression",
+        "report_uri",
+        "synthesizer",
+        "quality",
+        "created_at",
+        "code_version",
+    ):
         assert manifest.get(key) is not None, key
     assert manifest["quality"]["overall"] >= 0.5
     assert Path(manifest["report_uri"]).is_file()
-    chunks = sorted((synth_env.work_root / "small" / "chunks").glob("chunk-*.parquet"))
+    chunks = sorted((synth_env.work_root / "small" / "chunks").glob("*/chunk-*.parquet"))
     assert len(chunks) == 3
 
 
@@ -66,8 +74,9 @@ def test_a_missed_quality_threshold_blocks_publishing(synth_env):
 
 @pytest.mark.parametrize(("fmt", "compression"), [("csv", "gzip"), ("csv", "none"), ("parquet", "snappy")])
 def test_output_formats(synth_env, fmt, compression):
-    ok, manifest_path, error = run(synth_env, request_id=f"fmt-{fmt}-{compression}",
-                                   output={"format": fmt, "compression": compression}, rows=1200)
+    ok, manifest_path, error = run(
+        synth_env, request_id=f"fmt-{fmt}-{compression}", output={"format": fmt, "compression": compression}, rows=1200
+    )
     assert ok, error
     manifest = json.loads(manifest_path.read_text())
     export = Path(manifest["export_uri"])

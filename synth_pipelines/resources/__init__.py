@@ -48,6 +48,7 @@ class ArtifactStoreResource(dg.ConfigurableResource):
     root: str
 
     def publish_config(self) -> PublishConfig:
+        """S3, IPFS and retry settings come from SYNTH_S3_* / SYNTH_IPFS_* / SYNTH_PUBLISH_* (publishing/config.py)."""
         return PublishConfig.from_env(Path(self.root))
 
 
@@ -61,6 +62,19 @@ class ComputeResource(dg.ConfigurableResource):
         return device, device_name(device)
 
 
+class PrivacyLedgerResource(dg.ConfigurableResource):
+    """Every spend of ε, per dataset, with the per-request maximum and the per-dataset cap."""
+
+    url: str
+    max_epsilon: float = 10.0
+    dataset_epsilon_cap: float = 20.0
+
+    def ledger(self):
+        from synth_pipelines.privacy import PrivacyLedger
+
+        return PrivacyLedger(self.url)
+
+
 def build_resources(settings: Settings, device: str = "auto") -> dict[str, dg.ConfigurableResource]:
     return {
         "request_store": RequestStoreResource(root=str(settings.request_root)),
@@ -68,4 +82,9 @@ def build_resources(settings: Settings, device: str = "auto") -> dict[str, dg.Co
         "work_area": WorkAreaResource(root=str(settings.work_root)),
         "artifact_store": ArtifactStoreResource(root=str(settings.artifact_root)),
         "compute": ComputeResource(device=device),
+        "privacy_ledger": PrivacyLedgerResource(
+            url=settings.ledger_url,
+            max_epsilon=settings.max_epsilon,
+            dataset_epsilon_cap=settings.dataset_epsilon_cap,
+        ),
     }

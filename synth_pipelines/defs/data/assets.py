@@ -1,12 +1,11 @@
 """raw_dataset, dataset_profile, validated_dataset: load, describe and validate the input table."""
 
-import hashlib
-
 import dagster as dg
 import pandas as pd
 
 from synth_pipelines.datasets import is_s3_uri, load_dataset, resolve_local_dataset
 from synth_pipelines.profiling import DatasetProfile, profile_dataset
+from synth_pipelines.publishing import sha256_file
 from synth_pipelines.request import RequestError
 from synth_pipelines.resources import ArtifactStoreResource, DataSourceResource, WorkAreaResource
 from synth_pipelines.splitting import split_holdout
@@ -14,14 +13,6 @@ from synth_pipelines.validation import validate_dataset
 
 from ..intake.assets import request_from
 from ..partitions import requests_partitions
-
-
-def _sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dg.asset(partitions_def=requests_partitions, group_name="synthesis", kinds={"pandas"})
@@ -44,7 +35,10 @@ def raw_dataset(
         frame = load_dataset(path, request.dataset)
     except RequestError as exc:
         raise dg.Failure(f"dataset refused: {exc}", metadata=exc.to_dict()) from None
-    fingerprint = _sha256(path)
+    except (RuntimeError, ValueError) as exc:  # PublishError / a malformed s3:// URI from the S3 reader
+        raise dg.Failure(f"dataset.uri {uri!r} could not be fetched: {exc}") from None
+    fingerprint = sha256_file(path)
+    frame.attrs["dataset_fingerprint"] = fingerprint  # travels with the frame to the ledger
     return dg.Output(
         frame,
         metadata={
@@ -76,7 +70,9 @@ def dataset_profile(raw_dataset: pd.DataFrame) -> dg.Output[dict]:
         ]
     )
     records = [
-        dg.TableRecord({**c, "min": "" if c["min"] is None else str(c["min"]), "max": "" if c["max"] is None else str(c["max"])})
+        dg.TableRecord(
+            {**c, "min": "" if c["min"] is None else str(c["min"]), "max": "" if c["max"] is None else str(c["max"])}
+        )
         for c in profile.columns
     ]
     return dg.Output(
@@ -131,8 +127,13 @@ def validated_dataset(
     train.to_parquet(train_path, index=False)
     holdout.to_parquet(holdout_path, index=False)
     yield dg.Output(
-        {"train_path": str(train_path), "holdout_path": str(holdout_path), "train_rows": len(train),
-         "holdout_rows": len(holdout)},
+        {
+            "train_path": str(train_path),
+            "holdout_path": str(holdout_path),
+            "train_rows": len(train),
+            "holdout_rows": len(holdout),
+            "dataset_fingerprint": raw_dataset.attrs.get("dataset_fingerprint"),
+        },
         metadata={"train_rows": len(train), "holdout_rows": len(holdout), "dagster/row_count": len(train)},
     )
     yield dg.AssetCheckResult(

@@ -1,15 +1,29 @@
 """synthetic_chunks and synthetic_export: sample chunks in parallel steps, then stream them into one file.
 
-Each chunk is its own step (a dynamic output), so the executor runs chunks in parallel and
-a failed chunk is retried alone; a chunk's rows depend only on (request seed, chunk index).
+A chunk's rows depend only on (request seed, chunk index), so any chunk can be made again
+alone. Chunks are grouped into at most SYNTH_CHUNK_STEPS steps (default: twice the CPU
+count): a step per chunk would pay a process start, a model load and event-log writes
+100 times for a million rows, which costs more than the sampling. A step that fails is
+retried with exponential backoff and skips the chunks it already wrote, so only the
+failed chunks are made again; re-execution from failure skips finished steps.
 """
 
+import hashlib
+import os
 from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
 
-from synth_pipelines.export import SUFFIX, chunk_path, chunk_plan, export_chunks, write_chunk
+from synth_pipelines.export import (
+    SUFFIX,
+    chunk_is_complete,
+    chunk_path,
+    chunk_plan,
+    export_chunks,
+    group_chunks,
+    write_chunk,
+)
 from synth_pipelines.resources import WorkAreaResource
 from synth_pipelines.synthesizers import FittedModel, chunk_seed, load_model
 
@@ -19,9 +33,14 @@ from ..partitions import requests_partitions
 CHUNK_RETRY = dg.RetryPolicy(max_retries=3, delay=1.0, backoff=dg.Backoff.EXPONENTIAL)
 
 
+def chunk_steps() -> int:
+    configured = os.environ.get("SYNTH_CHUNK_STEPS", "").strip()
+    return int(configured) if configured else 2 * (os.cpu_count() or 1)
+
+
 @lru_cache(maxsize=4)
 def _cached_model(path: str, mtime_ns: int) -> FittedModel:
-    # A worker that runs several chunks of one request loads the model once.
+    # A worker process that runs several steps of one request loads the model once.
     return load_model(Path(path))
 
 
@@ -29,69 +48,109 @@ def model_at(path: str) -> FittedModel:
     return _cached_model(path, Path(path).stat().st_mtime_ns)
 
 
+def _generation_key(model_path: str, seed: int, chunk_rows: int) -> str:
+    """Chunks made by another model or seed must never be reused: they live in their own folder."""
+    digest = hashlib.sha256(f"{seed}:{chunk_rows}:".encode())
+    with open(model_path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
 @dg.op(out=dg.DynamicOut(dict))
-def plan_chunks(context: dg.OpExecutionContext, synthesis_request: dict, trained_model: dict, work_area: WorkAreaResource):
-    """Fan out: one dynamic output per chunk, carrying everything the chunk step needs."""
+def plan_chunks(
+    context: dg.OpExecutionContext, synthesis_request: dict, trained_model: dict, work_area: WorkAreaResource
+):
+    """Fan out: one dynamic output per group of chunks, carrying everything its step needs."""
     request = request_from(synthesis_request)
-    folder = work_area.folder(request.request_id, "chunks")
-    kinds = trained_model["column_types"]
+    key = _generation_key(trained_model["model_path"], request.seed, request.chunk_rows)
+    folder = work_area.folder(request.request_id, "chunks", key)
     sizes = chunk_plan(request.rows, request.chunk_rows)
-    context.log.info(f"{len(sizes)} chunks of up to {request.chunk_rows:,} rows for {request.rows:,} rows")
-    for index, rows in enumerate(sizes):
+    groups = group_chunks(len(sizes), chunk_steps())
+    context.log.info(
+        f"{len(sizes)} chunks of up to {request.chunk_rows:,} rows ({request.rows:,} rows) in {len(groups)} steps"
+    )
+    for group in groups:
         yield dg.DynamicOutput(
             {
-                "index": index,
-                "chunks": len(sizes),
-                "rows": rows,
-                "seed": chunk_seed(request.seed, index),
+                "chunks": [
+                    {
+                        "index": i,
+                        "rows": sizes[i],
+                        "seed": chunk_seed(request.seed, i),
+                        "path": str(chunk_path(folder, i)),
+                    }
+                    for i in group
+                ],
+                "total_chunks": len(sizes),
                 "model_path": trained_model["model_path"],
-                "path": str(chunk_path(folder, index)),
-                "kinds": kinds,
+                "kinds": trained_model["column_types"],
             },
-            mapping_key=f"chunk_{index:05d}",
+            mapping_key=f"chunks_{group[0]:05d}_{group[-1]:05d}",
         )
 
 
-def make_chunk(spec: dict) -> dict:
-    """Sample one chunk and write it; the same spec always writes the same rows."""
-    frame = model_at(spec["model_path"]).sample(spec["rows"], spec["seed"])
-    write_chunk(frame, spec["kinds"], Path(spec["path"]))
-    return {"index": spec["index"], "rows": len(frame), "path": spec["path"], "seed": spec["seed"], "kinds": spec["kinds"]}
+def make_chunk(chunk: dict, model_path: str, kinds: dict) -> dict:
+    """Sample one chunk and write it; the same chunk spec always writes the same rows."""
+    frame = model_at(model_path).sample(chunk["rows"], chunk["seed"])
+    write_chunk(frame, kinds, Path(chunk["path"]))
+    return {"index": chunk["index"], "rows": len(frame), "path": chunk["path"], "seed": chunk["seed"]}
 
 
 @dg.op(retry_policy=CHUNK_RETRY)
-def generate_chunk(context: dg.OpExecutionContext, spec: dict) -> dict:
-    done = make_chunk(spec)
-    context.log.info(f"chunk {spec['index'] + 1}/{spec['chunks']}: {done['rows']:,} rows written")
+def generate_chunks(context: dg.OpExecutionContext, group: dict) -> list[dict]:
+    """Make each chunk of the group that is not on disk yet; log progress chunk by chunk."""
+    done, made = [], 0
+    step_rows = sum(c["rows"] for c in group["chunks"])
+    for chunk in group["chunks"]:
+        if chunk_is_complete(Path(chunk["path"]), chunk["rows"]):
+            done.append({**chunk, "reused": True})
+            status = "already written"
+        else:
+            done.append(make_chunk(chunk, group["model_path"], group["kinds"]))
+            made += 1
+            status = "written"
+        rows_done = sum(c["rows"] for c in done)
+        context.log.info(
+            f"chunk {chunk['index'] + 1}/{group['total_chunks']} {status}: "
+            f"{rows_done:,}/{step_rows:,} rows of this step"
+        )
+    context.add_output_metadata({"chunks_made": made, "chunks_reused": len(done) - made, "rows": step_rows})
     return done
 
 
 @dg.op
-def collect_chunks(context: dg.OpExecutionContext, chunks: list[dict]) -> dict:
-    ordered = sorted(chunks, key=lambda c: c["index"])
+def collect_chunks(context: dg.OpExecutionContext, groups: list[list[dict]], trained_model: dict) -> dict:
+    ordered = sorted((c for group in groups for c in group), key=lambda c: c["index"])
     rows = sum(c["rows"] for c in ordered)
     context.add_output_metadata({"chunks": len(ordered), "dagster/row_count": rows})
-    return {"chunks": ordered, "rows": rows, "column_types": ordered[0]["kinds"]}
+    return {"chunks": ordered, "rows": rows, "column_types": trained_model["column_types"]}
 
 
 @dg.graph_asset(partitions_def=requests_partitions, group_name="synthesis", kinds={"parquet"})
 def synthetic_chunks(synthesis_request: dict, trained_model: dict) -> dict:
-    """N chunks of at most chunk_rows rows, each sampled in its own step from its own seed."""
-    specs = plan_chunks(synthesis_request, trained_model)
-    return collect_chunks(specs.map(generate_chunk).collect())
+    """ceil(rows / chunk_rows) chunks, each sampled from its own seed, in parallel steps."""
+    groups = plan_chunks(synthesis_request, trained_model)
+    return collect_chunks(groups.map(generate_chunks).collect(), trained_model)
+
+
+def peak_rss_bytes() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 @dg.asset(partitions_def=requests_partitions, group_name="synthesis", kinds={"parquet", "csv"})
-def synthetic_export(
-    synthesis_request: dict, synthetic_chunks: dict, work_area: WorkAreaResource
-) -> dg.Output[dict]:
+def synthetic_export(synthesis_request: dict, synthetic_chunks: dict, work_area: WorkAreaResource) -> dg.Output[dict]:
     """One CSV or Parquet file streamed from the chunks, with its SHA-256 and row count."""
+    import psutil
+
+    rss_before = psutil.Process().memory_info().rss
     request = request_from(synthesis_request)
     chunk_files = [Path(c["path"]) for c in synthetic_chunks["chunks"]]
-    kinds = synthetic_chunks["column_types"]
     fmt, compression = request.output.format, request.output.compression
     out = work_area.folder(request.request_id, "export") / f"{request.request_id}{SUFFIX[(fmt, compression)]}"
-    result = export_chunks(chunk_files, kinds, out, fmt, compression)
+    result = export_chunks(chunk_files, synthetic_chunks["column_types"], out, fmt, compression)
     if result.rows != request.rows:
         raise dg.Failure(f"export has {result.rows:,} rows but {request.rows:,} were asked for")
     payload = {
@@ -112,5 +171,7 @@ def synthetic_export(
             "dagster/row_count": result.rows,
             "format": f"{fmt}/{compression}",
             "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in result.schema]),
+            "rss_before_bytes": rss_before,
+            "peak_rss_bytes": peak_rss_bytes(),
         },
     )

@@ -1,0 +1,64 @@
+"""Tell the requester how their run ended: a notification record, and their webhook if they gave one."""
+
+import dagster as dg
+
+from synth_pipelines.publishing import NotificationStore
+from synth_pipelines.request import parse_request
+from synth_pipelines.resources import ArtifactStoreResource, RequestStoreResource
+
+from ..jobs import synthesize_job
+
+
+def _request_of(run: dg.DagsterRun, request_store: RequestStoreResource):
+    request_id = run.tags.get("dagster/partition")
+    raw = request_store.store().read_accepted(request_id) if request_id else None
+    return request_id, (parse_request(raw) if raw else None)
+
+
+def _notify(request_store, artifact_store, run, outcome, **fields):
+    request_id, request = _request_of(run, request_store)
+    if request_id is None:
+        return None
+    store = NotificationStore(request_store.store().root)
+    return store.notify(
+        request_id,
+        outcome,
+        requester=request.requester if request else run.tags.get("synth/requester"),
+        run_id=run.run_id,
+        webhook_url=request.webhook_url if request else None,
+        delays=artifact_store.publish_config().retry_delays,
+        **fields,
+    )
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[synthesize_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=5,
+)
+def notify_on_success(
+    context: dg.RunStatusSensorContext, request_store: RequestStoreResource, artifact_store: ArtifactStoreResource
+):
+    request_id = context.dagster_run.tags.get("dagster/partition")
+    manifest = f"{artifact_store.root}/{request_id}/manifest.json"
+    record = _notify(request_store, artifact_store, context.dagster_run, "success", manifest_location=manifest)
+    if record:
+        context.log.info(f"notified {record.requester} of success: {manifest}")
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=[synthesize_job], default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=5
+)
+def notify_on_failure(
+    context: dg.RunFailureSensorContext, request_store: RequestStoreResource, artifact_store: ArtifactStoreResource
+):
+    reasons = [
+        f"{event.step_key}: {event.event_specific_data.error.message.strip()}"
+        for event in context.get_step_failure_events()
+        if event.event_specific_data and event.event_specific_data.error
+    ]
+    reason = "; ".join(reasons) or (context.failure_event.message or "the run failed")
+    record = _notify(request_store, artifact_store, context.dagster_run, "failure", reason=reason)
+    if record:
+        context.log.info(f"notified {record.requester} of failure: {reason[:200]}")

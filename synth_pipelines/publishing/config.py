@@ -1,0 +1,111 @@
+"""Publishing settings, read from the environment when a run asks for them (never at import).
+
+| variable | meaning | default |
+|---|---|---|
+| SYNTH_S3_BUCKET | bucket for the "s3" target | unset: the "s3" target is refused |
+| SYNTH_S3_ENDPOINT_URL | S3-compatible endpoint (MinIO, moto, …) | unset: AWS |
+| SYNTH_S3_PREFIX | key prefix before `<requester>/<request_id>/` | empty |
+| SYNTH_S3_REGION | region for signing | AWS_DEFAULT_REGION, else us-east-1 |
+| SYNTH_S3_MULTIPART_THRESHOLD_MB | files at least this big go up in parts | 64 |
+| SYNTH_S3_PART_SIZE_MB | size of each part (S3 minimum 5) | 16 |
+| SYNTH_PRESIGN_SECONDS | lifetime of presigned download URLs (1 … 604800) | 3600 |
+| SYNTH_IPFS_API_URL | Kubo RPC API, e.g. http://127.0.0.1:5001 | unset: embedded content addressing |
+| SYNTH_IPFS_GATEWAY_URL | gateway written into manifests | https://ipfs.io |
+| SYNTH_PUBLISH_RETRY_DELAYS | seconds between attempts, e.g. "5,10,20" | 5,10,20 |
+| SYNTH_PUBLISH_TIMEOUT_SECONDS | connect/read timeout of one request | 60 |
+
+AWS credentials come the usual boto3 way (environment, profile, instance role).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from synth_pipelines.publishing.retry import DEFAULT_DELAYS, RetryPolicy, parse_delays
+
+MIB = 1 << 20
+S3_MIN_PART_BYTES = 5 * MIB  # S3 rejects smaller non-final parts (EntityTooSmall)
+S3_MAX_PRESIGN_SECONDS = 604_800  # SigV4 presigned URLs live at most 7 days
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r}: expected a number between {low:g} and {high:g}") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name}={text!r}: must be between {low:g} and {high:g}")
+    return value
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    """Where and how a request's artifacts are published."""
+
+    artifact_root: Path
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_prefix: str = ""
+    s3_region: str | None = None
+    multipart_threshold_bytes: int = 64 * MIB
+    part_size_bytes: int = 16 * MIB
+    presign_seconds: int = 3600
+    ipfs_api_url: str | None = None
+    ipfs_gateway_url: str = "https://ipfs.io"
+    retry_delays: tuple[float, ...] = DEFAULT_DELAYS
+    timeout_seconds: float = 60.0
+    # Tests pass a recorder to see which delays were slept; production sleeps.
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.part_size_bytes < S3_MIN_PART_BYTES:
+            raise ValueError(f"part_size_bytes={self.part_size_bytes}: S3 needs at least {S3_MIN_PART_BYTES} (5 MiB)")
+        if not 1 <= self.presign_seconds <= S3_MAX_PRESIGN_SECONDS:
+            raise ValueError(f"presign_seconds={self.presign_seconds}: must be between 1 and {S3_MAX_PRESIGN_SECONDS}")
+
+    @classmethod
+    def from_env(cls, artifact_root: Path, env: Mapping[str, str] | None = None) -> PublishConfig:
+        env = os.environ if env is None else env
+        return cls(
+            artifact_root=Path(artifact_root),
+            s3_bucket=_optional(env, "SYNTH_S3_BUCKET"),
+            s3_endpoint_url=_optional(env, "SYNTH_S3_ENDPOINT_URL"),
+            s3_prefix=env.get("SYNTH_S3_PREFIX", "").strip().strip("/"),
+            s3_region=_optional(env, "SYNTH_S3_REGION") or _optional(env, "AWS_DEFAULT_REGION"),
+            multipart_threshold_bytes=int(
+                _number(env, "SYNTH_S3_MULTIPART_THRESHOLD_MB", 64, 5, 5 * 1024 * 1024) * MIB
+            ),
+            part_size_bytes=int(_number(env, "SYNTH_S3_PART_SIZE_MB", 16, 5, 5 * 1024) * MIB),
+            presign_seconds=int(_number(env, "SYNTH_PRESIGN_SECONDS", 3600, 1, S3_MAX_PRESIGN_SECONDS)),
+            ipfs_api_url=_optional(env, "SYNTH_IPFS_API_URL"),
+            ipfs_gateway_url=(_optional(env, "SYNTH_IPFS_GATEWAY_URL") or "https://ipfs.io").rstrip("/"),
+            retry_delays=parse_delays(env["SYNTH_PUBLISH_RETRY_DELAYS"])
+            if "SYNTH_PUBLISH_RETRY_DELAYS" in env
+            else DEFAULT_DELAYS,
+            timeout_seconds=_number(env, "SYNTH_PUBLISH_TIMEOUT_SECONDS", 60, 1, 3600),
+        )
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(self.retry_delays, self.sleep)
+
+    @property
+    def ipfs_embedded_root(self) -> Path:
+        # Leading underscore: request ids cannot collide with it (they name sibling folders).
+        return self.artifact_root / "_ipfs"
+
+    @property
+    def s3_cache_root(self) -> Path:
+        return self.artifact_root / "_s3_cache"

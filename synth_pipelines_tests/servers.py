@@ -1,0 +1,238 @@
+"""Real servers on loopback for integration tests: S3 (moto), an IPFS node, a flaky proxy, a webhook sink.
+
+Plain context managers, no pytest, so any test module (or a script) can use them; the
+fixtures in synth_pipelines_tests/publishing/conftest.py wrap them. Everything binds to
+127.0.0.1 on a free port and is stopped on exit.
+
+The IPFS node is js-ipfs 0.66 (installed by scripts/install_test_servers.sh): a real
+IPFS implementation serving the Kubo RPC API and gateway on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+
+from synth_pipelines_tests.dagster_processes import free_port
+
+TEST_SERVERS_DIR = Path(os.environ.get("SYNTH_TEST_SERVERS_DIR", "/opt/synth-test-servers"))
+INSTALL_HINT = "run scripts/install_test_servers.sh (SYNTH_TEST_SERVERS_DIR moves it)"
+
+
+def _wait_for(check: Callable[[], bool], what: str, timeout: float, process: subprocess.Popen | None = None) -> None:
+    # Unlike dagster_processes.wait_for: polls fast, tolerates connection errors while a
+    # server boots, and stops early with the reason when the server process died.
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode} before it was ready")
+        try:
+            if check():
+                return
+        except requests.RequestException as error:
+            last_error = error
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not ready after {timeout} s (last error: {last_error})")
+
+
+@contextmanager
+def moto_s3_server() -> Iterator[str]:
+    """moto's standalone S3 HTTP server on a free loopback port; yields its endpoint URL.
+
+    AWS credentials must be set (any value) by the caller, as for a real endpoint.
+    """
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(lambda: requests.get(f"{url}/moto-api/", timeout=2).ok, "moto server", 20)
+        yield url
+    finally:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class IpfsNode:
+    api_url: str
+    gateway_url: str
+    repo: Path
+
+
+def _ipfs_command() -> list[str]:
+    ipfs_dir = TEST_SERVERS_DIR / "ipfs"
+    cli = ipfs_dir / "node_modules" / "ipfs" / "src" / "cli.js"
+    polyfill = ipfs_dir / "polyfill.cjs"
+    node = shutil.which("node")
+    if node is None or not cli.is_file() or not polyfill.is_file():
+        raise RuntimeError(f"js-ipfs is not installed under {ipfs_dir} (node: {node}): {INSTALL_HINT}")
+    return [node, "--require", str(polyfill), str(cli)]
+
+
+@contextmanager
+def ipfs_node() -> Iterator[IpfsNode]:
+    """A js-ipfs daemon with a fresh repo, offline: loopback swarm, no bootstrap peers, no MDNS."""
+    command = _ipfs_command()
+    with tempfile.TemporaryDirectory(prefix="synth-ipfs-") as tmp:
+        repo = Path(tmp) / "repo"
+        env = {**os.environ, "IPFS_PATH": str(repo)}
+        # The "test" profile empties the bootstrap list and binds the swarm to 127.0.0.1.
+        subprocess.run([*command, "init", "--profile", "test"], env=env, check=True, capture_output=True, timeout=60)
+        config_path = repo / "config"
+        config = json.loads(config_path.read_text())
+        api_port, gateway_port = free_port(), free_port()
+        config["Addresses"].update(
+            {
+                "API": f"/ip4/127.0.0.1/tcp/{api_port}",
+                "Gateway": f"/ip4/127.0.0.1/tcp/{gateway_port}",
+                "RPC": "/ip4/127.0.0.1/tcp/0",
+                "Swarm": ["/ip4/127.0.0.1/tcp/0"],
+            }
+        )
+        config_path.write_text(json.dumps(config))
+        log_path = Path(tmp) / "daemon.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen([*command, "daemon"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        api_url = f"http://127.0.0.1:{api_port}"
+        try:
+            try:
+                _wait_for(lambda: requests.post(f"{api_url}/api/v0/id", timeout=2).ok, "js-ipfs daemon", 60, process)
+            except (RuntimeError, TimeoutError) as error:
+                raise RuntimeError(f"{error}; daemon log:\n{log_path.read_text()[-3000:]}") from None
+            yield IpfsNode(api_url, f"http://127.0.0.1:{gateway_port}", repo)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@dataclass
+class FlakyProxy:
+    """A TCP proxy in front of `target_port` that resets the first `refuse_first` connections."""
+
+    target_port: int
+    refuse_first: int
+    port: int = field(default_factory=free_port)
+    connections: int = 0
+    refused: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, sink):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+@contextmanager
+def flaky_tcp_proxy(target_port: int, refuse_first: int) -> Iterator[FlakyProxy]:
+    """Loopback proxy: the first N client connections are reset at once, later ones forwarded."""
+    proxy = FlakyProxy(target_port, refuse_first)
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", proxy.port))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            proxy.connections += 1
+            if proxy.refused < proxy.refuse_first:
+                proxy.refused += 1
+                # SO_LINGER 0: close sends RST, the client sees "connection reset", as from a dead server.
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", proxy.target_port))
+            threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(timeout=5)
+
+
+@dataclass
+class WebhookSink:
+    """What a loopback HTTP server received, and the statuses it answers with in turn."""
+
+    statuses: list[int]
+    port: int = 0
+    received: list[dict] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+
+@contextmanager
+def webhook_server(statuses: list[int]) -> Iterator[WebhookSink]:
+    """An HTTP server recording each POSTed JSON body; answers statuses[i] to the i-th POST (last repeats)."""
+    sink = WebhookSink(list(statuses))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            index = min(len(sink.received), len(sink.statuses) - 1)
+            sink.received.append(
+                {"path": self.path, "json": json.loads(body or b"null"), "headers": dict(self.headers)}
+            )
+            self.send_response(sink.statuses[index])
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    sink.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield sink
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
