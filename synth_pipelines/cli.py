@@ -56,6 +56,16 @@ def _instance():
     return DagsterInstance.get()
 
 
+def _stop_forkserver() -> None:
+    """The multiprocess executor's forkserver outlives the run and keeps the environment it started
+    with; stop it so the next run in this process (tests, benchmarks) forks from its own settings."""
+    import multiprocessing.forkserver
+
+    stop = getattr(multiprocessing.forkserver._forkserver, "_stop", None)
+    if stop is not None:
+        stop()
+
+
 def synthesize_job_def():
     """The `synthesize` job, rebuilt by name in step processes (dagster.reconstructable needs a module function)."""
     from synth_pipelines.definitions import defs
@@ -72,24 +82,31 @@ def run_request(request: SynthesisRequest, settings: Settings, instance=None, wo
     import dagster as dg
 
     from synth_pipelines.defs.partitions import requests_partitions
-    from synth_pipelines.intake import LocalRequestStore
 
     instance = instance or _instance()
-    LocalRequestStore(settings.request_root).put_accepted(request)
     instance.add_dynamic_partitions(requests_partitions.name, [request.request_id])
+    # The request travels in run config; the run itself files it under accepted/. Writing it
+    # there first would let the intake sensor take it for a request it accepted but never ran.
+    run_config = {"ops": {"synthesis_request": {"config": {"request_json": request.canonical_json()}}}}
     tags = {"synth/requester": request.requester, "synth/source": "cli"}
     if workers:
         os.environ["SYNTH_MAX_CONCURRENT"] = str(workers)
         result = dg.execute_job(
             dg.reconstructable(synthesize_job_def),
             instance=instance,
+            run_config=run_config,
             tags={**tags, "dagster/partition": request.request_id},
             raise_on_error=False,
         )
         events = result.all_events
+        _stop_forkserver()
     else:
         result = synthesize_job_def().execute_in_process(
-            instance=instance, partition_key=request.request_id, tags=tags, raise_on_error=False
+            run_config=run_config,
+            instance=instance,
+            partition_key=request.request_id,
+            tags=tags,
+            raise_on_error=False,
         )
         events = result.all_events
     manifest = settings.artifact_root / request.request_id / "manifest.json"
@@ -132,6 +149,57 @@ def cmd_notifications(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    from synth_pipelines.graphql_client import SubmitError, submit
+    from synth_pipelines.request import parse_request
+
+    settings = Settings.from_env()
+    try:
+        if args.skip_data_check:
+            # The contract only: the dataset is checked where the run executes.
+            request = parse_request(Path(args.request).read_bytes())
+        else:
+            request = _read_request(args.request, settings)
+    except RequestError as exc:
+        return _print_refusal(exc)
+    except OSError as exc:
+        return _print_refusal(RequestError([("request", f"cannot read {args.request}: {exc.strerror}")]))
+    try:
+        result = submit(request, args.url, wait=args.wait, timeout=args.timeout, poll=args.poll)
+    except SubmitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if result.refused:
+        print(f"refused: {result.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"run {result.run_id}: {result.status}", file=sys.stderr if args.wait else sys.stdout)
+    if result.status == "LAUNCHED":
+        return 0
+    if result.succeeded:
+        print(result.manifest)
+        return 0
+    print(f"run {result.run_id} {result.status}: {result.error or result.message}", file=sys.stderr)
+    return 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from synth_pipelines.graphql_client import SubmitError, run_status
+
+    try:
+        status = run_status(args.run_id, args.url)
+    except SubmitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    for key in ("run_id", "job", "partition", "requester", "source", "manifest", "error"):
+        if status.get(key):
+            print(f"{key}: {status[key]}")
+    print(status["status"])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synth-pipelines", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -151,6 +219,26 @@ def build_parser() -> argparse.ArgumentParser:
     notes.set_defaults(func=cmd_notifications)
     schema = sub.add_parser("schema", help="print the request JSON Schema")
     schema.set_defaults(func=cmd_schema)
+    submit = sub.add_parser(
+        "submit",
+        help="launch a request on a Dagster webserver over GraphQL; with --wait prints the manifest location last",
+    )
+    submit.add_argument("request")
+    submit.add_argument("--url", required=True, help="the webserver, e.g. http://host:3000")
+    submit.add_argument("--wait", action="store_true", help="wait for the run to end (exit 0 success, 1 failure)")
+    submit.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait with --wait (default 3600)")
+    submit.add_argument("--poll", type=float, default=2.0, help="seconds between status polls (default 2)")
+    submit.add_argument(
+        "--skip-data-check",
+        action="store_true",
+        help="check the request contract only, not that the dataset exists under this machine's SYNTH_DATA_ROOT",
+    )
+    submit.set_defaults(func=cmd_submit)
+    status = sub.add_parser("status", help="print a run's state (the status last) from a Dagster webserver")
+    status.add_argument("run_id")
+    status.add_argument("--url", required=True, help="the webserver, e.g. http://host:3000")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
     return parser
 
 

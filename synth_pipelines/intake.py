@@ -29,6 +29,9 @@ class RequestStore(Protocol):
     def accepted(self) -> list[str]: ...
     def read_accepted(self, request_id: str) -> bytes | None: ...
     def put_accepted(self, request: SynthesisRequest) -> None: ...
+    def put_standing(self, name: str, request: SynthesisRequest) -> None: ...
+    def standing(self) -> list[str]: ...
+    def read_standing(self, request_id: str) -> bytes | None: ...
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -43,7 +46,7 @@ class LocalRequestStore:
 
     def __init__(self, root: Path):
         self.root = Path(root)
-        for sub in ("incoming", "accepted", "rejected"):
+        for sub in ("incoming", "accepted", "rejected", "standing"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     def incoming(self) -> list[str]:
@@ -81,6 +84,18 @@ class LocalRequestStore:
     def rejected_errors(self) -> list[dict]:
         return [json.loads(p.read_text()) for p in sorted((self.root / "rejected").glob("*.error.json"))]
 
+    def put_standing(self, name: str, request: SynthesisRequest) -> None:
+        payload = json.dumps(request.model_dump(mode="json"), indent=2, sort_keys=True).encode()
+        _atomic_write(self.root / "standing" / f"{request.request_id}.json", payload)
+        (self.root / "incoming" / name).unlink(missing_ok=True)
+
+    def standing(self) -> list[str]:
+        return sorted(p.stem for p in (self.root / "standing").glob("*.json") if not p.name.startswith("."))
+
+    def read_standing(self, request_id: str) -> bytes | None:
+        path = self.root / "standing" / f"{request_id}.json"
+        return path.read_bytes() if path.is_file() else None
+
 
 def check_request_context(request: SynthesisRequest, data_root: Path) -> None:
     """Checks that need the outside world: the dataset file exists under the data root."""
@@ -102,7 +117,20 @@ def validate_request_bytes(raw: bytes | str, data_root: Path) -> SynthesisReques
 @dataclass
 class IntakeResult:
     accepted: list[SynthesisRequest] = field(default_factory=list)
+    standing: list[SynthesisRequest] = field(default_factory=list)
     rejected: list[tuple[str, list[dict[str, str]]]] = field(default_factory=list)
+
+
+def scheduled_request(request: SynthesisRequest, fired_at: datetime) -> SynthesisRequest:
+    """One run of a standing request: its own request_id (and partition) and seed, from the fire time."""
+    stamp = fired_at.strftime("%Y%m%dt%H%M")
+    return request.model_copy(
+        update={
+            "request_id": f"{request.request_id[:48]}-{stamp}",
+            "schedule": None,
+            "seed": (request.seed + int(fired_at.timestamp())) % 2**32,
+        }
+    )
 
 
 def process_incoming(store: RequestStore, data_root: Path, limit: int = 100) -> IntakeResult:
@@ -112,7 +140,7 @@ def process_incoming(store: RequestStore, data_root: Path, limit: int = 100) -> 
         try:
             raw = store.read_incoming(name)
             request = validate_request_bytes(raw, data_root)
-            existing = store.read_accepted(request.request_id)
+            existing = store.read_accepted(request.request_id) or store.read_standing(request.request_id)
             if existing is not None:
                 same = parse_request(existing).canonical_json() == request.canonical_json()
                 reason = (
@@ -126,8 +154,13 @@ def process_incoming(store: RequestStore, data_root: Path, limit: int = 100) -> 
         except Exception as exc:  # an unreadable file must not stop intake
             problems = [{"field": "request", "message": f"could not be read: {exc}"}]
         else:
-            store.accept(name, request)
-            result.accepted.append(request)
+            if request.schedule:
+                # A standing request runs on its schedule, not now: the standing-requests schedule picks it up.
+                store.put_standing(name, request)
+                result.standing.append(request)
+            else:
+                store.accept(name, request)
+                result.accepted.append(request)
             continue
         store.reject(name, problems)
         result.rejected.append((name, problems))

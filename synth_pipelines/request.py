@@ -168,6 +168,7 @@ class SynthesisRequest(_Strict):
         default=None, description="Cron string for a standing request (five fields), e.g. '0 3 * * *'"
     )
     webhook_url: str | None = Field(default=None, description="http(s) URL notified on success and failure")
+    keep: bool = Field(default=False, description="Never removed by the retention schedule")
 
     @field_validator("publish")
     @classmethod

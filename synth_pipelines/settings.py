@@ -5,6 +5,7 @@
 | SYNTH_DATA_ROOT | <repo>/sample_data | the only folder local dataset URIs may point into |
 | SYNTH_HOME | <repo>/var | parent of the defaults below |
 | SYNTH_REQUEST_ROOT | $SYNTH_HOME/requests | request store: incoming/ accepted/ rejected/ |
+| SYNTH_REQUEST_STORE_URL | unset | s3://bucket/prefix: take requests from S3 instead of the local folder |
 | SYNTH_WORK_ROOT | $SYNTH_HOME/work | private intermediates: snapshots, models, chunks |
 | SYNTH_ARTIFACT_ROOT | $SYNTH_HOME/artifacts | the local artifact store (published files, manifests) |
 | SYNTH_LEDGER_URL | sqlite:///$SYNTH_HOME/privacy_ledger.sqlite3 | the privacy ledger (a SQLAlchemy URL) |
@@ -45,6 +46,7 @@ class Settings:
     request_root: Path
     work_root: Path
     artifact_root: Path
+    request_store_url: str = ""
     ledger_url: str = ""
     max_epsilon: float = 10.0
     dataset_epsilon_cap: float = 20.0
@@ -57,6 +59,7 @@ class Settings:
             request_root=_path("SYNTH_REQUEST_ROOT", home / "requests"),
             work_root=_path("SYNTH_WORK_ROOT", home / "work"),
             artifact_root=_path("SYNTH_ARTIFACT_ROOT", home / "artifacts"),
+            request_store_url=os.environ.get("SYNTH_REQUEST_STORE_URL", "").strip(),
             ledger_url=os.environ.get("SYNTH_LEDGER_URL", "").strip() or f"sqlite:///{home / 'privacy_ledger.sqlite3'}",
             max_epsilon=_positive("SYNTH_MAX_EPSILON", 10.0),
             dataset_epsilon_cap=_positive("SYNTH_DATASET_EPSILON_CAP", 20.0),

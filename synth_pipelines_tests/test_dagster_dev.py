@@ -37,21 +37,28 @@ def test_ui_graph_and_daemon_sensor_run_a_dropped_request(synth_env, tmp_path):
         blocked = small_request(request_id="blocked", requester="carol@example.org", quality={"min_overall": 0.999})
         (store.root / "incoming" / "blocked.json").write_text(json.dumps(blocked))
         (store.root / "incoming" / "malformed.json").write_text('{"request_id": "oops",')
+        standing = small_request(request_id="every-minute", schedule="* * * * *", rows=500)
+        (store.root / "incoming" / "standing.json").write_text(json.dumps(standing))
 
         def finished():
             runs = graphql(url, RUNS)["runsOrError"]["results"]
             done = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
-            return done if len(done) == 2 else None
+            scheduled = [r for r in done if {"key": "synth/standing_request", "value": "every-minute"} in r["tags"]]
+            return done if len(done) - len(scheduled) == 2 and scheduled else None
 
-        runs = wait_for(finished, 480, "the sensor's two runs to finish", interval=3)
+        runs = wait_for(finished, 600, "the sensor's two runs and one scheduled run to finish", interval=3)
+        (store.root / "standing" / "every-minute.json").unlink()  # no more ticks for it
         notes = NotificationStore(store.root)
-        wait_for(lambda: len(notes.list()) == 2, 120, "both notifications", interval=2)
+        wait_for(lambda: len(notes.list()) >= 3, 120, "the notifications", interval=2)
     log = (tmp_path / "dagster-dev.log").read_text()
     by_partition = {}
     for run in runs:
         tags = {t["key"]: t["value"] for t in run["tags"]}
         by_partition[tags["dagster/partition"]] = (run["status"], tags)
     assert by_partition["daemon"][0] == "SUCCESS", log[-4000:]
+    scheduled = [key for key in by_partition if key.startswith("every-minute-")]
+    assert scheduled and all(by_partition[key][0] == "SUCCESS" for key in scheduled), log[-4000:]
+    assert json.loads((synth_env.artifact_root / scheduled[0] / "manifest.json").read_text())["rows"] == 500
     assert by_partition["blocked"][0] == "FAILURE"
     assert by_partition["daemon"][1]["synth/requester"] == "tester@example.org"
 

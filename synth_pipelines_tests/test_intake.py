@@ -7,6 +7,7 @@ from dagster import DagsterInstance
 
 from synth_pipelines.defs.intake.sensors import request_intake_sensor
 from synth_pipelines.intake import LocalRequestStore, process_incoming
+from synth_pipelines.request import parse_request
 from synth_pipelines.resources import build_resources
 from synth_pipelines_tests.conftest import small_request
 
@@ -92,3 +93,17 @@ def test_sensor_survives_unreadable_files(synth_env):
     assert result.run_requests == []
     fields = sorted(e["errors"][0]["field"] for e in store.rejected_errors())
     assert fields == ["request", "request"]
+
+
+def test_requests_filed_by_a_run_launched_elsewhere_are_not_run_again(synth_env):
+    """The CLI, the UI and GraphQL file their request under accepted/ from inside their run."""
+    instance = DagsterInstance.ephemeral()
+    store = LocalRequestStore(synth_env.request_root)
+    request = parse_request(small_request(request_id="from-cli"))
+    store.put_accepted(request)
+    instance.add_run(dg.DagsterRun(job_name="synthesize", run_id="r1", tags={"dagster/partition": "from-cli"}))
+    result = evaluate(synth_env, instance)
+    assert not result.run_requests
+    assert json.loads(result.cursor) == ["from-cli"]
+    store.put_accepted(parse_request(small_request(request_id="orphan")))  # accepted by intake, run never made
+    assert [r.partition_key for r in evaluate(synth_env, instance, result.cursor).run_requests] == ["orphan"]

@@ -6,19 +6,34 @@ from pathlib import Path
 
 import dagster as dg
 
-from synth_pipelines.intake import LocalRequestStore
+from synth_pipelines.intake import LocalRequestStore, RequestStore
 from synth_pipelines.publishing import PublishConfig
 from synth_pipelines.settings import Settings
 from synth_pipelines.synthesizers import device_name, resolve_device
 
 
 class RequestStoreResource(dg.ConfigurableResource):
-    """Where requests arrive (incoming/) and where accepted ones are kept (accepted/)."""
+    """Where requests arrive (incoming/) and where accepted ones are kept (accepted/).
+
+    A local folder by default; an S3 prefix when `s3_url` (SYNTH_REQUEST_STORE_URL) is set.
+    `root` always holds the local records (notifications) beside it.
+    """
 
     root: str
+    s3_url: str = ""
 
-    def store(self) -> LocalRequestStore:
+    def store(self) -> RequestStore:
+        if self.s3_url:
+            from synth_pipelines.intake_s3 import S3RequestStore
+            from synth_pipelines.publishing import PublishConfig, make_s3_client
+
+            return S3RequestStore(self.s3_url, make_s3_client(PublishConfig.from_env(Path(self.root))))
         return LocalRequestStore(Path(self.root))
+
+    def notifications_root(self) -> Path:
+        path = Path(self.root)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
 
 class DataSourceResource(dg.ConfigurableResource):
@@ -77,7 +92,7 @@ class PrivacyLedgerResource(dg.ConfigurableResource):
 
 def build_resources(settings: Settings, device: str = "auto") -> dict[str, dg.ConfigurableResource]:
     return {
-        "request_store": RequestStoreResource(root=str(settings.request_root)),
+        "request_store": RequestStoreResource(root=str(settings.request_root), s3_url=settings.request_store_url),
         "data_source": DataSourceResource(data_root=str(settings.data_root)),
         "work_area": WorkAreaResource(root=str(settings.work_root)),
         "artifact_store": ArtifactStoreResource(root=str(settings.artifact_root)),

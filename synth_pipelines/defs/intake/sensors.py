@@ -1,6 +1,7 @@
 """request_intake_sensor: requests dropped into the store's incoming/ become partitions and runs."""
 
 import json
+import os
 
 import dagster as dg
 
@@ -12,6 +13,11 @@ from ..jobs import synthesize_job
 from ..partitions import requests_partitions
 
 MAX_CURSOR_IDS = 10_000
+
+
+def intake_batch() -> int:
+    """Requests validated per tick (SYNTH_INTAKE_BATCH): a flood of files never makes one tick time out."""
+    return int(os.environ.get("SYNTH_INTAKE_BATCH", "100"))
 
 
 def run_key(request) -> str:
@@ -40,20 +46,27 @@ def request_intake_sensor(
     """
     store = request_store.store()
     emitted = set(json.loads(context.cursor)) if context.cursor else set()
-    intake = process_incoming(store, data_source.root)
+    intake = process_incoming(store, data_source.root, limit=intake_batch())
     for name, problems in intake.rejected:
         context.log.warning(f"rejected {name}: {problems}")
     requests = list(intake.accepted)
     accepted_ids = {r.request_id for r in requests}
+    recovered = set()
     for request_id in store.accepted():
-        if request_id not in emitted and request_id not in accepted_ids:
-            raw = store.read_accepted(request_id)
-            if raw is not None:
-                requests.append(parse_request(raw))
-    if not requests and not intake.rejected:
-        return dg.SensorResult(skip_reason="no new requests")
+        if request_id in emitted or request_id in accepted_ids:
+            continue
+        recovered.add(request_id)
+        # Filed by a run launched elsewhere (CLI, UI, GraphQL, a schedule): it has its run.
+        if context.instance.get_runs(dg.RunsFilter(tags={"dagster/partition": request_id}), limit=1):
+            continue
+        raw = store.read_accepted(request_id)
+        if raw is not None:
+            requests.append(parse_request(raw))
     new_ids = sorted({r.request_id for r in requests})
-    cursor_ids = sorted(emitted | set(new_ids))[-MAX_CURSOR_IDS:]
+    cursor_ids = sorted(emitted | set(new_ids) | recovered)[-MAX_CURSOR_IDS:]
+    if not requests:
+        reason = "no new requests" if not intake.rejected else f"rejected {len(intake.rejected)} request(s)"
+        return dg.SensorResult(skip_reason=reason, cursor=json.dumps(cursor_ids))
     return dg.SensorResult(
         run_requests=[run_request_for(r) for r in requests],
         dynamic_partitions_requests=[requests_partitions.build_add_request(new_ids)] if new_ids else [],

@@ -35,6 +35,7 @@ def published_artifact(
         "bytes": synthetic_export["bytes"],
         "schema": synthetic_export["schema"],
         "seed": request.seed,
+        "keep": request.keep,
         "synthesizer": {
             **request.synthesizer.model_dump(mode="json"),
             "train_seconds": record["train_seconds"],

@@ -19,7 +19,7 @@ def _notify(request_store, artifact_store, run, outcome, **fields):
     request_id, request = _request_of(run, request_store)
     if request_id is None:
         return None
-    store = NotificationStore(request_store.store().root)
+    store = NotificationStore(request_store.notifications_root())
     return store.notify(
         request_id,
         outcome,

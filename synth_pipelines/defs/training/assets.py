@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from synth_pipelines.executors import TRAINING_OP_TAGS
 from synth_pipelines.export import column_types
 from synth_pipelines.privacy import check_budget, resolve_delta
 from synth_pipelines.profiling import metadata_from_dict
@@ -53,6 +54,8 @@ def ledger_markdown(entries: list[dict]) -> str:
     kinds={"pytorch", "sdv"},
     # One training step at a time holds the GPU; the pool's limit is set on the instance.
     pool="gpu",
+    # Celery sends the step to the `gpu` queue; k8s asks for a GPU node. Each reads only its own tag.
+    op_tags=TRAINING_OP_TAGS,
 )
 def trained_model(
     context: dg.AssetExecutionContext,

@@ -1,0 +1,1 @@
+"""Dagster wiring for schedules: standing requests and retention."""

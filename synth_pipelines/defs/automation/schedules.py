@@ -1,0 +1,102 @@
+"""standing_requests_schedule and the retention job: requests that recur, and artifacts that expire.
+
+Each standing request carries its own cron string. One schedule ticks every minute and
+starts a run for every standing request whose cron fired since the previous tick, as a
+new partition `<request_id>-<YYYYmmddtHHMM>`; the run key is that partition, so a tick
+evaluated twice starts one run.
+"""
+
+import os
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+from dagster._utils.schedules import cron_string_iterator, is_valid_cron_string
+
+from synth_pipelines.intake import scheduled_request
+from synth_pipelines.request import parse_request
+from synth_pipelines.resources import ArtifactStoreResource, RequestStoreResource, WorkAreaResource
+from synth_pipelines.retention import find_expired, remove
+
+from ..jobs import synthesize_job
+from ..partitions import requests_partitions
+
+TICK = timedelta(minutes=1)
+
+
+def fired_between(cron: str, start: datetime, end: datetime) -> datetime | None:
+    """The last time `cron` fired in (start, end], or None."""
+    fired = None
+    for moment in cron_string_iterator(start.timestamp() + 1, cron, "UTC"):
+        if moment > end:
+            break
+        fired = moment
+    return fired
+
+
+@dg.schedule(
+    cron_schedule="* * * * *",
+    job=synthesize_job,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def standing_requests_schedule(context: dg.ScheduleEvaluationContext, request_store: RequestStoreResource):
+    now = context.scheduled_execution_time or datetime.now(UTC)
+    store = request_store.store()
+    run_requests = []
+    for request_id in store.standing():
+        raw = store.read_standing(request_id)
+        request = parse_request(raw) if raw else None
+        if request is None or not request.schedule or not is_valid_cron_string(request.schedule):
+            context.log.warning(f"standing request {request_id!r} has no valid schedule; skipped")
+            continue
+        fired = fired_between(request.schedule, now - TICK, now)
+        if fired is None:
+            continue
+        run = scheduled_request(request, fired)
+        store.put_accepted(run)
+        context.instance.add_dynamic_partitions(requests_partitions.name, [run.request_id])
+        run_requests.append(
+            dg.RunRequest(
+                run_key=run.request_id,
+                partition_key=run.request_id,
+                tags={"synth/requester": run.requester, "synth/standing_request": request_id},
+            )
+        )
+    if not run_requests:
+        return dg.SkipReason(f"no standing request is due at {now.isoformat()}")
+    return run_requests
+
+
+def retention_days() -> float:
+    return float(os.environ.get("SYNTH_RETENTION_DAYS", "30"))
+
+
+@dg.op
+def remove_expired_artifacts(
+    context: dg.OpExecutionContext, work_area: WorkAreaResource, artifact_store: ArtifactStoreResource
+) -> dg.Output[list]:
+    """Remove artifacts, work files and partitions older than SYNTH_RETENTION_DAYS, except manifests marked keep."""
+    from pathlib import Path
+
+    max_age = timedelta(days=retention_days())
+    expired = find_expired(Path(artifact_store.root), Path(work_area.root), max_age, datetime.now(UTC))
+    for item in expired:
+        remove(item)
+        if context.instance.has_dynamic_partition(requests_partitions.name, item.request_id):
+            context.instance.delete_dynamic_partition(requests_partitions.name, item.request_id)
+        context.log.info(f"removed {item.request_id} ({item.age_days} days old)")
+    removed = [item.request_id for item in expired]
+    return dg.Output(removed, metadata={"removed": len(removed), "requests": ", ".join(removed) or "none"})
+
+
+@dg.job(description="Remove expired artifacts and partitions (never those whose manifest says keep)")
+def retention_job():
+    remove_expired_artifacts()
+
+
+retention_schedule = dg.ScheduleDefinition(
+    job=retention_job,
+    cron_schedule="0 4 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)

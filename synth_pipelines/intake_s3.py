@@ -1,0 +1,108 @@
+"""A request store on an S3 prefix: `incoming/`, `accepted/` and `rejected/` under s3://bucket/prefix/.
+
+Same contract as LocalRequestStore; a "move" is a put of the new object followed by the
+delete of the old one, so a crash between the two leaves the request in both places and
+intake sees it again (a duplicate of an accepted request is refused, never run twice).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from synth_pipelines.request import RequestError, SynthesisRequest
+
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    if not url.startswith("s3://") or len(url) <= len("s3://"):
+        raise ValueError(f"SYNTH_REQUEST_STORE_URL {url!r} is not allowed; allowed: s3://bucket[/prefix]")
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    return bucket, prefix.strip("/")
+
+
+class S3RequestStore:
+    def __init__(self, url: str, client: Any):
+        self.url = url.rstrip("/")
+        self.bucket, self.prefix = parse_s3_url(url)
+        self.client = client
+
+    def _key(self, folder: str, name: str = "") -> str:
+        return "/".join(p for p in (self.prefix, folder, name) if p)
+
+    def _names(self, folder: str) -> list[str]:
+        names, prefix = [], self._key(folder) + "/"
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                name = item["Key"][len(prefix) :]
+                if name and "/" not in name and not name.startswith("."):
+                    names.append(name)
+        return sorted(names)
+
+    def _get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def _put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json")
+
+    def incoming(self) -> list[str]:
+        return self._names("incoming")
+
+    def read_incoming(self, name: str) -> bytes:
+        key = self._key("incoming", name)
+        size = self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
+        if size > MAX_REQUEST_BYTES:
+            raise RequestError([("request", f"{name} is over {MAX_REQUEST_BYTES:,} bytes; requests are small JSON")])
+        return self._get(key)
+
+    def accept(self, name: str, request: SynthesisRequest) -> None:
+        self.put_accepted(request)
+        self.client.delete_object(Bucket=self.bucket, Key=self._key("incoming", name))
+
+    def reject(self, name: str, problems: list[dict[str, str]]) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = f"{stamp}-{name}"
+        error = {"file": name, "rejected_at": datetime.now(UTC).isoformat(), "errors": problems}
+        self._put(self._key("rejected", target + ".error.json"), json.dumps(error, indent=2).encode())
+        self.client.copy_object(
+            Bucket=self.bucket,
+            Key=self._key("rejected", target),
+            CopySource={"Bucket": self.bucket, "Key": self._key("incoming", name)},
+        )
+        self.client.delete_object(Bucket=self.bucket, Key=self._key("incoming", name))
+
+    def accepted(self) -> list[str]:
+        return [n.removesuffix(".json") for n in self._names("accepted") if n.endswith(".json")]
+
+    def read_accepted(self, request_id: str) -> bytes | None:
+        try:
+            return self._get(self._key("accepted", f"{request_id}.json"))
+        except self.client.exceptions.NoSuchKey:
+            return None
+
+    def put_accepted(self, request: SynthesisRequest) -> None:
+        payload = json.dumps(request.model_dump(mode="json"), indent=2, sort_keys=True).encode()
+        self._put(self._key("accepted", f"{request.request_id}.json"), payload)
+
+    def rejected_errors(self) -> list[dict]:
+        return [
+            json.loads(self._get(self._key("rejected", n)))
+            for n in self._names("rejected")
+            if n.endswith(".error.json")
+        ]
+
+    def put_standing(self, name: str, request: SynthesisRequest) -> None:
+        payload = json.dumps(request.model_dump(mode="json"), indent=2, sort_keys=True).encode()
+        self._put(self._key("standing", f"{request.request_id}.json"), payload)
+        self.client.delete_object(Bucket=self.bucket, Key=self._key("incoming", name))
+
+    def standing(self) -> list[str]:
+        return [n.removesuffix(".json") for n in self._names("standing") if n.endswith(".json")]
+
+    def read_standing(self, request_id: str) -> bytes | None:
+        try:
+            return self._get(self._key("standing", f"{request_id}.json"))
+        except self.client.exceptions.NoSuchKey:
+            return None
