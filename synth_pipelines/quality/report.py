@@ -1,15 +1,33 @@
-"""Score a synthetic export against the real data with SDMetrics and check the request's thresholds."""
+"""Score a synthetic export against the real data (fidelity, privacy, usefulness) and check the request's thresholds.
+
+`build_quality_report` reads the export, scores a planned sample of it (see `sampling`),
+and writes: `quality_scores.json` (scores only: safe to publish), `quality_report.html`
+(self-contained: plots embedded as base64 PNG, no external resource) and the PNG plots.
+The HTML and PNGs show real-data distributions, so they are public only when the request
+sets `publish_plots`. `threshold_checks` turns the scores into one verdict per threshold.
+"""
 
 from __future__ import annotations
 
+import base64
+import html
 import json
+import math
+import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from synth_pipelines.quality import fidelity, plots, privacy, utility
+from synth_pipelines.quality.sampling import SamplingPlan, plan_sampling
 from synth_pipelines.request import QualitySpec
+
+# Worst columns drawn as distributions in the report.
+PLOTTED_COLUMNS = 4
 
 
 @dataclass
@@ -17,19 +35,279 @@ class QualityReportResult:
     scores: dict[str, Any]
     markdown: str
     files: dict[str, Path] = field(default_factory=dict)
+    # Keys of `files` that may leave the private store (the lead publishes only these).
+    public_files: list[str] = field(default_factory=list)
 
 
 def read_synthetic(path: Path, max_rows: int | None = None, seed: int = 0) -> pd.DataFrame:
-    """Read an export (CSV or Parquet, any compression); sample down to `max_rows` if given."""
-    name = path.name
-    frame = pd.read_parquet(path) if ".parquet" in name else pd.read_csv(path)
+    """Read an export: .csv, .csv.gz, .csv.zst or .parquet (any codec); sample down to `max_rows` if given."""
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        frame = pd.read_parquet(path)
+    elif re.search(r"\.csv(\.(gz|zst|zstd))?$", name):
+        compression = "zstd" if name.endswith((".zst", ".zstd")) else "infer"
+        frame = pd.read_csv(path, compression=compression)
+    else:
+        raise ValueError(f"synthetic export {path.name!r}: expected .csv, .csv.gz, .csv.zst or .parquet")
     if max_rows is not None and len(frame) > max_rows:
         frame = frame.sample(n=max_rows, random_state=seed).reset_index(drop=True)
     return frame
 
 
-def _sdmetrics_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    return {"columns": {name: {"sdtype": col["sdtype"]} for name, col in metadata["columns"].items()}}
+def _json_ready(value: Any) -> Any:
+    """NaN/inf → None and NumPy scalars → Python, so the scores are strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def compute_scores(
+    real_train: pd.DataFrame,
+    real_holdout: pd.DataFrame | None,
+    synthetic: pd.DataFrame,
+    metadata: dict[str, Any],
+    spec: QualitySpec,
+    plan: SamplingPlan,
+    seed: int = 0,
+) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """Every score under one sampling plan (the benchmark runs this with the all-rows plan too)."""
+    seconds: dict[str, float] = {}
+    errors: dict[str, float] = {}
+    skipped: dict[str, str] = {}
+
+    started = time.perf_counter()
+    scores, details = fidelity.fidelity_scores(real_train, synthetic, metadata, plan, seed)
+    errors.update(scores.pop("standard_errors"))
+    seconds["fidelity"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    dcr = privacy.dcr_scores(real_train, real_holdout, synthetic, metadata, plan, seed)
+    errors.update(dcr.pop("standard_errors"))
+    scores.update(dcr)
+    if real_holdout is None:
+        skipped["dcr_overfitting_protection"] = "no real holdout"
+    seconds["dcr"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    new_rows = privacy.new_row_synthesis(real_train, synthetic, metadata, plan, seed)
+    errors.update(new_rows.pop("standard_errors"))
+    scores.update(new_rows)
+    seconds["new_row_synthesis"] = time.perf_counter() - started
+
+    if spec.sensitive_columns:
+        started = time.perf_counter()
+        disclosure = privacy.disclosure_protection(real_train, synthetic, metadata, spec.sensitive_columns, plan, seed)
+        errors.update(disclosure.pop("standard_errors"))
+        scores.update(disclosure)
+        seconds["disclosure_protection"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    scores["mia_auc"] = privacy.membership_inference(real_train, real_holdout, details["sample"], metadata, seed)
+    if scores["mia_auc"] is None:
+        skipped["mia_auc"] = "no real holdout" if real_holdout is None else "privacy attack module not available"
+    seconds["mia"] = time.perf_counter() - started
+
+    scores["tstr"] = None
+    scores["tstr_ratio"] = None
+    if spec.target_column:
+        if real_holdout is None or len(real_holdout) == 0:
+            skipped["tstr"] = "no real holdout to test on"
+        else:
+            started = time.perf_counter()
+            tstr = utility.tstr_scores(real_train, real_holdout, synthetic, spec.target_column, metadata, plan, seed)
+            errors["tstr_synthetic_score"] = tstr.pop("standard_error")
+            scores["tstr"] = tstr
+            scores["tstr_ratio"] = tstr["ratio"]
+            if tstr["real_score"]:
+                errors["tstr_ratio"] = errors["tstr_synthetic_score"] / abs(tstr["real_score"])
+            seconds["tstr"] = time.perf_counter() - started
+    else:
+        skipped["tstr"] = "the request names no quality.target_column"
+
+    scores["synthetic_rows_total"] = len(synthetic)
+    scores["real_train_rows"] = len(real_train)
+    scores["real_holdout_rows"] = 0 if real_holdout is None else len(real_holdout)
+    scores["sampling_plan"] = plan.as_dict()
+    scores["standard_errors"] = errors
+    scores["skipped"] = skipped
+    scores["seconds"] = seconds
+    return scores, details
+
+
+def _plots(
+    real_train: pd.DataFrame, scores: dict[str, Any], details: dict[str, pd.DataFrame], out_dir: Path
+) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    sample = details["sample"]
+    for entry in scores["worst_columns"][:PLOTTED_COLUMNS]:
+        column = entry["column"]
+        png = plots.column_distribution_png(
+            real_train[column], sample[column], f"{column}: {entry['metric']} {entry['score']:.3f}"
+        )
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", column)
+        files[f"plot_column_{safe}"] = plots.write_png(out_dir / f"column_{safe}.png", png)
+    if len(details["pairs"]):
+        files["plot_pair_trends"] = plots.write_png(
+            out_dir / "pair_trends.png", plots.pair_trend_heatmap_png(details["pairs"])
+        )
+    return files
+
+
+def _fmt(value: Any, error: float | None = None) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    text = f"{value:.4f}" if isinstance(value, float) else str(value)
+    if error is not None and math.isfinite(error):
+        text += f" ± {error:.4f}"
+    return text
+
+
+_KEY_SCORES = (
+    ("overall", "Quality (overall)"),
+    ("column_shapes", "Column shapes"),
+    ("column_pair_trends", "Column pair trends"),
+    ("diagnostic", "Diagnostic"),
+    ("data_validity", "Data validity"),
+    ("data_structure", "Data structure"),
+    ("dcr_baseline_protection", "DCR baseline protection"),
+    ("dcr_overfitting_protection", "DCR overfitting protection"),
+    ("new_row_synthesis", "New row synthesis"),
+    ("disclosure_protection", "Disclosure protection"),
+    ("mia_auc", "Membership-inference AUC (0.5 = attacker guesses)"),
+    ("tstr_ratio", "TSTR / TRTR ratio"),
+)
+
+
+def _key_rows(scores: dict[str, Any]) -> list[tuple[str, str]]:
+    errors = scores.get("standard_errors", {})
+    return [(label, _fmt(scores.get(key), errors.get(key))) for key, label in _KEY_SCORES if key in scores]
+
+
+def _plan_sentence(scores: dict[str, Any]) -> str:
+    plan = scores["sampling_plan"]
+    return (
+        f"Scored {scores['fidelity_rows']:,} of {scores['synthetic_rows_total']:,} synthetic rows for fidelity "
+        f"(error from {plan['fidelity_replicates']} disjoint parts), {scores['dcr_rows']:,} for DCR baseline"
+        + (f" and {scores['dcr_overfitting_rows']:,} for DCR overfitting" if "dcr_overfitting_rows" in scores else "")
+        + f" (each grown until its bootstrap SE ≤ {plan['target_standard_error']} or its cap), "
+        f"{scores['new_row_rows']:,} for new-row synthesis"
+        + (
+            f", {scores['tstr']['synthetic_fits']} TSTR fits of {scores['tstr']['synthetic_rows_per_fit']:,} rows"
+            if scores.get("tstr")
+            else ""
+        )
+        + f"; against {scores['real_train_rows']:,} real training and {scores['real_holdout_rows']:,} holdout rows. "
+        "± is one measured standard error."
+    )
+
+
+def render_markdown(scores: dict[str, Any], checks: list[dict[str, Any]]) -> str:
+    """The UI summary: key numbers with their errors, worst columns and pairs, threshold verdicts."""
+    lines = ["| score | value |", "|---|---|"] + [f"| {label} | {value} |" for label, value in _key_rows(scores)]
+    tstr = scores.get("tstr")
+    if tstr:
+        lines.append(
+            f"| TSTR {tstr['metric']} (synthetic → real / real → real) | "
+            f"{_fmt(tstr['synthetic_score'])} / {_fmt(tstr['real_score'])} |"
+        )
+    lines += [
+        "",
+        "**Worst columns:** " + ", ".join(f"`{w['column']}` {w['score']:.3f}" for w in scores["worst_columns"]),
+    ]
+    lines += [
+        "**Worst pairs:** "
+        + ", ".join(f"`{w['columns'][0]}`×`{w['columns'][1]}` {w['score']:.3f}" for w in scores["worst_pairs"])
+    ]
+    if checks:
+        lines += ["", "| threshold | limit | value | result |", "|---|---|---|---|"]
+        for c in checks:
+            verdict = "pass" if c["passed"] else "FAIL: " + c["message"]
+            lines.append(f"| {c['threshold']} | {c['limit']} | {_fmt(c['value'])} | {verdict} |")
+    if scores.get("skipped"):
+        lines += ["", "Not computed: " + "; ".join(f"{k} ({v})" for k, v in scores["skipped"].items())]
+    lines += ["", _plan_sentence(scores)]
+    return "\n".join(lines)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(scores: dict[str, Any], checks: list[dict[str, Any]], images: dict[str, Path]) -> str:
+    """One HTML file with everything inline (CSS, PNGs as data URIs): it opens with no network."""
+    sections = [
+        "<h2>Key scores</h2>",
+        _table(["score", "value"], [list(r) for r in _key_rows(scores)]),
+    ]
+    tstr = scores.get("tstr")
+    if tstr:
+        sections += [
+            "<h2>Usefulness: train synthetic, test real</h2>",
+            _table(
+                ["target", "model", "metric", "trained on synthetic", "trained on real", "ratio", "holdout rows"],
+                [
+                    [
+                        tstr["target"],
+                        tstr["model"],
+                        tstr["metric"],
+                        _fmt(tstr["synthetic_score"]),
+                        _fmt(tstr["real_score"]),
+                        _fmt(tstr["ratio"]),
+                        tstr["holdout_rows"],
+                    ]
+                ],
+            ),
+        ]
+    if checks:
+        sections += [
+            "<h2>Thresholds</h2>",
+            _table(
+                ["threshold", "limit", "value", "result"],
+                [
+                    [c["threshold"], c["limit"], _fmt(c["value"]), "pass" if c["passed"] else "FAIL: " + c["message"]]
+                    for c in checks
+                ],
+            ),
+        ]
+    sections += [
+        "<h2>Worst columns</h2>",
+        _table(
+            ["column", "metric", "score"],
+            [[w["column"], w["metric"], f"{w['score']:.4f}"] for w in scores["worst_columns"]],
+        ),
+        "<h2>Worst column pairs</h2>",
+        _table(
+            ["columns", "metric", "score"],
+            [[" × ".join(w["columns"]), w["metric"], f"{w['score']:.4f}"] for w in scores["worst_pairs"]],
+        ),
+        "<h2>Plots</h2>",
+    ]
+    for name, path in images.items():
+        encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+        sections.append(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{encoded}"></figure>')
+    sections += ["<h2>Sampling plan</h2>", f"<p>{html.escape(_plan_sentence(scores))}</p>"]
+    sections += [
+        "<h2>All scores</h2>",
+        f"<pre>{html.escape(json.dumps(_json_ready(scores), indent=2))}</pre>",
+    ]
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}"
+        "figure{display:inline-block;margin:.5em}pre{background:#f6f6f6;padding:1em;overflow:auto}"
+    )
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>Synthetic data quality report</title>"
+        f"<style>{style}</style></head><body><h1>Synthetic data quality report</h1>{''.join(sections)}</body></html>\n"
+    )
 
 
 def build_quality_report(
@@ -41,46 +319,84 @@ def build_quality_report(
     out_dir: Path,
     seed: int = 0,
 ) -> QualityReportResult:
-    from sdmetrics.reports.single_table import QualityReport
+    """Score the export at `synthetic` and write the scores JSON, the HTML report and its plots under `out_dir`."""
+    started = time.perf_counter()
+    synthetic_frame = read_synthetic(Path(synthetic))
+    read_seconds = time.perf_counter() - started
+    plan = plan_sampling(len(synthetic_frame), len(real_train))
+    scores, details = compute_scores(real_train, real_holdout, synthetic_frame, metadata, spec, plan, seed)
+    scores["seconds"]["read"] = read_seconds
 
-    synthetic_frame = read_synthetic(synthetic, max_rows=100_000, seed=seed)
-    report = QualityReport()
-    report.generate(real_train, synthetic_frame, _sdmetrics_metadata(metadata), verbose=False)
-    properties = report.get_properties().set_index("Property")["Score"]
-    scores = {
-        "overall": float(report.get_score()),
-        "column_shapes": float(properties["Column Shapes"]),
-        "column_pair_trends": float(properties["Column Pair Trends"]),
-        "synthetic_rows_scored": len(synthetic_frame),
-    }
+    return write_report(real_train, scores, details, spec, Path(out_dir), started)
+
+
+def write_report(
+    real_train: pd.DataFrame,
+    scores: dict[str, Any],
+    details: dict[str, pd.DataFrame],
+    spec: QualitySpec,
+    out_dir: Path,
+    started: float,
+) -> QualityReportResult:
+    """Plots, scores JSON, HTML and Markdown for computed scores; `started` is when the work began (perf_counter)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / "quality_report.json"
-    json_path.write_text(json.dumps(scores, indent=2))
-    markdown = "\n".join(
-        ["| score | value |", "|---|---|"] + [f"| {k} | {v:.4f} |" for k, v in scores.items() if isinstance(v, float)]
+    plot_started = time.perf_counter()
+    images = _plots(real_train, scores, details, out_dir)
+    scores["seconds"]["plots"] = time.perf_counter() - plot_started
+    scores["seconds"]["total"] = time.perf_counter() - started
+    scores = _json_ready(scores)
+    checks = threshold_checks(scores, spec)
+
+    scores_path = out_dir / "quality_scores.json"
+    scores_path.write_text(json.dumps(scores, indent=2))
+    report_path = out_dir / "quality_report.html"
+    report_path.write_text(render_html(scores, checks, images), encoding="utf-8")
+    files = {"report": report_path, "scores": scores_path, **images}
+    public = ["scores"] + (["report", *images] if spec.publish_plots else [])
+    return QualityReportResult(
+        scores=scores, markdown=render_markdown(scores, checks), files=files, public_files=public
     )
-    return QualityReportResult(scores=scores, markdown=markdown, files={"report": json_path})
+
+
+# threshold → (score key, True if the score must be at least the limit, False if at most)
+_THRESHOLDS = {
+    "min_overall": ("overall", True),
+    "min_diagnostic": ("diagnostic", True),
+    "max_mia_auc": ("mia_auc", False),
+    "min_tstr_ratio": ("tstr_ratio", True),
+}
 
 
 def threshold_checks(scores: dict[str, Any], spec: QualitySpec) -> list[dict[str, Any]]:
-    """One entry per threshold the request sets: passed, the value, the threshold and by how much it missed."""
+    """One entry per threshold the request sets: passed, the value, the limit and by how much it missed.
+
+    A threshold whose score could not be computed fails: a gate that cannot see must not open.
+    """
     checks = []
-    for threshold, score_key, floor in (("min_overall", "overall", True),):
+    for threshold, (score_key, is_floor) in _THRESHOLDS.items():
         limit = getattr(spec, threshold)
         if limit is None:
             continue
         value = scores.get(score_key)
-        passed = value is not None and (value >= limit if floor else value <= limit)
-        miss = None if value is None else round((limit - value) if floor else (value - limit), 4)
-        checks.append(
-            {
-                "threshold": threshold,
-                "limit": limit,
-                "value": value,
-                "passed": passed,
-                "message": f"{score_key} = {value:.4f} {'>=' if floor else '<='} {threshold} {limit}"
-                if passed
-                else f"{threshold} missed: {score_key} = {value} vs {limit} (short by {miss})",
-            }
-        )
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            reason = scores.get("skipped", {}).get(score_key.removesuffix("_ratio"), "not computed")
+            checks.append(
+                {
+                    "threshold": threshold,
+                    "limit": limit,
+                    "value": None,
+                    "passed": False,
+                    "message": f"{threshold} {limit} could not be checked: {score_key} was not computed ({reason})",
+                }
+            )
+            continue
+        passed = value >= limit if is_floor else value <= limit
+        bound = "minimum" if is_floor else "maximum"
+        if passed:
+            message = f"{threshold} met: {score_key} = {value:.4f}, {bound} {limit}"
+        else:
+            miss = (limit - value) if is_floor else (value - limit)
+            side = "below the minimum" if is_floor else "above the maximum"
+            message = f"{threshold} missed: {score_key} = {value:.4f} is {miss:.4f} {side} {limit}"
+        checks.append({"threshold": threshold, "limit": limit, "value": value, "passed": passed, "message": message})
     return checks

@@ -71,7 +71,10 @@ def quality_report(
             check_name=name,
             passed=bool(check["passed"]),
             description=check["message"],
-            metadata={"limit": check["limit"], "value": check["value"]},
+            metadata={
+                "limit": check["limit"],
+                "value": check["value"] if check["value"] is not None else "not computed",
+            },
         )
     if failed:
         context.log.error("quality thresholds missed, publishing is blocked: " + "; ".join(failed))

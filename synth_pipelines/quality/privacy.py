@@ -1,0 +1,239 @@
+"""Privacy scores of a synthetic table: DCR protection, exact copies, disclosure, membership inference.
+
+Scores follow SDMetrics' definitions (DCRBaselineProtection, DCROverfittingProtection,
+NewRowSynthesis, DisclosureProtection); the distance work runs in `distances`, which the
+tests hold equal to SDMetrics' own code. Every function returns the score, the rows it
+scored and the measured standard error of that choice of rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synth_pipelines.quality.distances import (
+    closest_record_distances,
+    copied_rows,
+    encode_reference,
+    random_baseline_rows,
+    statistical_columns,
+)
+from synth_pipelines.quality.sampling import SamplingPlan, bootstrap_standard_error
+
+log = logging.getLogger(__name__)
+# Columns the disclosure attacker is assumed to know (see `disclosure_protection`).
+KNOWN_COLUMNS = 4
+
+
+def _baseline_score(synthetic_dcr: np.ndarray, random_dcr: np.ndarray) -> float:
+    random_median = float(np.nanmedian(random_dcr))
+    if random_median == 0.0:
+        return float("nan")
+    return min(float(np.median(synthetic_dcr)) / random_median, 1.0)
+
+
+def _overfitting_score(closer_to_training: np.ndarray) -> float:
+    return min((1.0 - float(np.mean(closer_to_training))) * 2.0, 1.0)
+
+
+def _grow_until_precise(
+    score_rows: Callable[[int, int], np.ndarray],
+    statistic: Callable[[np.ndarray], float],
+    start_rows: int,
+    max_rows: int,
+    plan: SamplingPlan,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, float]:
+    """Per-row values for the first n rows, n doubling from `start_rows` until the bootstrap SE meets the target.
+
+    `score_rows(begin, end)` returns the per-row values of rows begin..end of a fixed random
+    order, so each doubling scores only the new rows.
+    """
+    values = score_rows(0, start_rows)
+    while True:
+        n_rows = len(values)
+        error = bootstrap_standard_error(
+            lambda idx, scored=values: statistic(scored[idx]), n_rows, plan.dcr_bootstrap, rng
+        )
+        if not np.isfinite(error) or error <= plan.target_standard_error or n_rows >= max_rows:
+            return values, error
+        values = np.r_[values, score_rows(n_rows, min(2 * n_rows, max_rows))]
+
+
+def dcr_scores(
+    real_train: pd.DataFrame,
+    real_holdout: pd.DataFrame | None,
+    synthetic: pd.DataFrame,
+    metadata: dict[str, Any],
+    plan: SamplingPlan,
+    seed: int,
+) -> dict[str, Any]:
+    """DCRBaselineProtection and (with a holdout) DCROverfittingProtection on adaptive synthetic samples.
+
+    Each score's sample starts at `plan.dcr_start_rows` rows and doubles while its bootstrap
+    standard error is above the plan's target, up to its cap.
+
+    DCROverfittingProtection compares each synthetic row's distance to the holdout with its
+    distance to an equally large random subset of the training rows: with the 26k-vs-5k
+    sets SDMetrics would otherwise compare, rows look "closer to training" merely because
+    the training set is bigger (SDMetrics itself warns when the holdout is under half).
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(synthetic))
+    numeric, categorical = statistical_columns(metadata, [synthetic, real_train])
+    train_ref = encode_reference(real_train, metadata, numeric, categorical)
+    n_random = min(plan.dcr_max_rows, plan.dcr_random_max_rows)
+    random_rows = random_baseline_rows(real_train[numeric + categorical], n_random, seed + 1)
+
+    def baseline_rows(begin: int, end: int) -> np.ndarray:
+        # Column 0: synthetic row's DCR; column 1: a random baseline row's DCR (NaN past the baseline's cap).
+        rows = synthetic.iloc[order[begin:end]]
+        random_part = np.full(end - begin, np.nan)
+        if begin < n_random:
+            random_part[: min(end, n_random) - begin] = closest_record_distances(
+                random_rows.iloc[begin:end], real_train, metadata, train_ref
+            )
+        return np.c_[closest_record_distances(rows, real_train, metadata, train_ref), random_part]
+
+    baseline, baseline_error = _grow_until_precise(
+        baseline_rows,
+        lambda values: _baseline_score(values[:, 0], values[:, 1]),
+        plan.dcr_start_rows,
+        plan.dcr_max_rows,
+        plan,
+        rng,
+    )
+    result: dict[str, Any] = {
+        "dcr_baseline_protection": _baseline_score(baseline[:, 0], baseline[:, 1]),
+        "dcr_median_synthetic": float(np.median(baseline[:, 0])),
+        "dcr_median_random_baseline": float(np.nanmedian(baseline[:, 1])),
+        "dcr_random_baseline_rows": int(np.isfinite(baseline[:, 1]).sum()),
+        "dcr_rows": len(baseline),
+        "standard_errors": {"dcr_baseline_protection": baseline_error},
+    }
+    if real_holdout is None or len(real_holdout) == 0:
+        return result
+
+    # Its own generator: the reference subsets must not depend on how many bootstrap draws the
+    # baseline took, or the score would change with the sampling plan, not just with the rows.
+    subset_rng = np.random.default_rng(seed + 6)
+    size = min(len(real_holdout), len(real_train))
+    train_subset = real_train.iloc[subset_rng.choice(len(real_train), size, replace=False)]
+    holdout = real_holdout.iloc[subset_rng.choice(len(real_holdout), size, replace=False)]
+    subset_ref = encode_reference(train_subset, metadata, numeric, categorical)
+    holdout_ref = encode_reference(holdout, metadata, numeric, categorical)
+
+    def closer_to_training(begin: int, end: int) -> np.ndarray:
+        rows = synthetic.iloc[order[begin:end]]
+        to_train = closest_record_distances(rows, train_subset, metadata, subset_ref)
+        to_holdout = closest_record_distances(rows, holdout, metadata, holdout_ref)
+        return (to_train < to_holdout).astype(float)
+
+    closer, closer_error = _grow_until_precise(
+        closer_to_training,
+        lambda values: _overfitting_score(values),
+        plan.dcr_start_rows,
+        plan.dcr_overfitting_max_rows,
+        plan,
+        rng,
+    )
+    result["dcr_overfitting_protection"] = _overfitting_score(closer)
+    result["dcr_closer_to_training"] = float(np.mean(closer))
+    result["dcr_overfitting_rows"] = len(closer)
+    result["dcr_overfitting_reference_rows"] = int(size)
+    result["standard_errors"]["dcr_overfitting_protection"] = closer_error
+    return result
+
+
+def new_row_synthesis(
+    real_train: pd.DataFrame, synthetic: pd.DataFrame, metadata: dict[str, Any], plan: SamplingPlan, seed: int
+) -> dict[str, Any]:
+    """Share of synthetic rows that copy no real row (SDMetrics NewRowSynthesis), with its binomial error."""
+    rng = np.random.default_rng(seed + 2)
+    rows = synthetic.iloc[rng.choice(len(synthetic), plan.new_row_rows, replace=False)]
+    copied = copied_rows(rows, real_train, metadata)
+    share_new = 1.0 - float(copied.mean())
+    # The per-row outcome is 0/1, so the bootstrap SE equals the binomial one; compute it directly.
+    standard_error = float(np.sqrt(share_new * (1 - share_new) / len(rows)))
+    return {
+        "new_row_synthesis": share_new,
+        "copied_rows_in_sample": int(copied.sum()),
+        "new_row_rows": len(rows),
+        "standard_errors": {"new_row_synthesis": standard_error},
+    }
+
+
+def disclosure_protection(
+    real_train: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    metadata: dict[str, Any],
+    sensitive_columns: list[str],
+    plan: SamplingPlan,
+    seed: int,
+) -> dict[str, Any]:
+    """SDMetrics DisclosureProtection (CAP) for the sensitive columns.
+
+    The attacker is assumed to know the `KNOWN_COLUMNS` non-sensitive columns with the fewest
+    distinct values (numbers binned into 10): demographic-style keys such as sex or race.
+    Knowing every other column would make almost every key unique in a sample, leaving CAP
+    nothing to match and no score. CAP compares every real row with every synthetic row, so
+    it runs on small seeded samples; the replicates' spread is the measured error.
+    """
+    from sdmetrics.single_table import DisclosureProtection
+
+    numeric, categorical = statistical_columns(metadata, [synthetic, real_train])
+    missing = [c for c in sensitive_columns if c not in numeric + categorical]
+    if missing:
+        raise ValueError(f"sensitive_columns {missing} are not numerical/categorical columns of the table")
+    candidates = [c for c in numeric + categorical if c not in sensitive_columns]
+    known = sorted(
+        candidates, key=lambda c: min(real_train[c].nunique(), 10) if c in numeric else real_train[c].nunique()
+    )
+    known = known[:KNOWN_COLUMNS]
+    continuous = [c for c in numeric if c in known or c in sensitive_columns]
+    rng = np.random.default_rng(seed + 3)
+    n_rows = plan.disclosure_rows
+    scores = []
+    for _ in range(plan.disclosure_replicates):
+        real_rows = real_train.iloc[rng.choice(len(real_train), min(n_rows, len(real_train)), replace=False)]
+        synthetic_rows = synthetic.iloc[rng.choice(len(synthetic), n_rows, replace=False)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            breakdown = DisclosureProtection.compute_breakdown(
+                real_rows.reset_index(drop=True),
+                synthetic_rows.reset_index(drop=True),
+                known_column_names=known,
+                sensitive_column_names=list(sensitive_columns),
+                continuous_column_names=continuous or None,
+            )
+        scores.append(float(breakdown["score"]))
+    error = float(np.std(scores, ddof=1) / np.sqrt(len(scores))) if len(scores) > 1 else float("nan")
+    return {
+        "disclosure_protection": float(np.mean(scores)),
+        "disclosure_rows": n_rows,
+        "disclosure_known_columns": known,
+        "standard_errors": {"disclosure_protection": error},
+    }
+
+
+def membership_inference(
+    real_train: pd.DataFrame,
+    real_holdout: pd.DataFrame | None,
+    synthetic: pd.DataFrame,
+    metadata: dict[str, Any],
+    seed: int,
+) -> float | None:
+    """The privacy module's membership-inference AUC, or None when it or a holdout is not available."""
+    if real_holdout is None or len(real_holdout) == 0:
+        return None
+    try:
+        from synth_pipelines.privacy.attacks import membership_inference_auc
+    except ImportError:  # the privacy module ships separately; the report stays useful without it
+        log.warning("synth_pipelines.privacy.attacks is not importable; mia_auc left out")
+        return None
+    return float(membership_inference_auc(real_train, real_holdout, synthetic, metadata=metadata, seed=seed))
