@@ -100,14 +100,16 @@ def drive_the_ui(page, url: str) -> None:
     page.get_by_role("dialog").filter(has_text="Add a partition for").get_by_role("textbox").fill(REQUEST_ID)
     page.screenshot(path=SHOTS / "02-add-partition.png")
     page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("dialog").filter(has_text="Add a partition for")).to_be_hidden(timeout=60_000)
     launch = page.get_by_role("button", name="Launch 1 run")
     try:
-        expect(launch).to_be_visible(timeout=15_000)
+        expect(launch).to_be_visible(timeout=30_000)
     except AssertionError:
-        # When the partition list refetches slowly the new key is added but not selected: pick it as a person would.
+        # When the partition list refetches slowly the new key is added but not selected: pick it as a person
+        # would, by filtering the list down to it and ticking "Select all (1)".
         page.get_by_text("Select a partition or create one").click()
         page.keyboard.type(REQUEST_ID)
-        page.get_by_text(REQUEST_ID, exact=True).last.click()
+        page.get_by_text(re.compile(r"^Select all \(1\)$")).click()
         page.get_by_text("Launch runs to materialize").click()  # closes the list, keeps the dialog
     expect(launch).to_be_enabled()
     expect(page.get_by_role("dialog")).to_contain_text(REQUEST_ID)
