@@ -12,7 +12,8 @@
    (`ops.synthesis_request.config.request_json`), so the server needs no copy of the file;
 5. with `wait`, polls the run until SUCCESS, FAILURE or CANCELED and returns the manifest
    location (the `manifest` metadata of the run's `published_artifact` materialization) or
-   the failing steps' error messages.
+   the failing steps' error messages. A failed run tagged `dagster/will_retry=true` (the
+   instance's run_retries) is followed into its retry, and the retry's outcome is returned.
 
 Deduplication: a request whose `request_id` (= partition key) already has a `synthesize` run
 that is queued, starting, started, canceling or succeeded is refused, and the refusal names
@@ -41,6 +42,7 @@ from synth_pipelines.request import SynthesisRequest
 JOB_NAME = "synthesize"
 PARTITIONS_DEF_NAME = "synthesis_requests"
 MANIFEST_ASSET = "published_artifact"
+WILL_RETRY_TAG = "dagster/will_retry"
 
 TERMINAL = ("SUCCESS", "FAILURE", "CANCELED")
 # A run in any of these states blocks a new submission of the same request_id.
@@ -334,6 +336,13 @@ def _error_text(event: dict) -> str:
     return text
 
 
+def _retry_of(url: str, run_id: str) -> str | None:
+    """The run the daemon launched to retry `run_id`, if it exists yet."""
+    result = _post(url, ACTIVE_RUNS, {"filter": {"tags": [{"key": "dagster/parent_run_id", "value": run_id}]}})
+    runs = result["runsOrError"].get("results") or []
+    return runs[0]["runId"] if runs else None
+
+
 def _run(url: str, run_id: str) -> dict:
     result = _post(url, RUN, {"runId": run_id})["runOrError"]
     if result["__typename"] != "Run":
@@ -402,8 +411,15 @@ def submit(
     deadline = time.monotonic() + timeout
     status = "QUEUED"
     while True:
-        status = _run(url, run_id)["status"]
-        if status in TERMINAL:
+        run = _run(url, run_id)
+        status = run["status"]
+        if status == "FAILURE" and {t["key"]: t["value"] for t in run["tags"]}.get(WILL_RETRY_TAG) == "true":
+            # The daemon re-executes runs that died (run_retries): follow the retry once it exists.
+            retry = _retry_of(url, run_id)
+            if retry:
+                run_id = retry
+                continue
+        elif status in TERMINAL:
             break
         if time.monotonic() >= deadline:
             return SubmitResult(

@@ -23,6 +23,15 @@ NINE_ASSETS = {
     "quality_report",
     "published_artifact",
 }
+CHECK = """query Check($partition: String) {
+  assetCheckExecutions(
+    assetKey: {path: ["quality_report"]}, checkName: "min_overall", partition: $partition, limit: 5
+  ) {
+    status evaluation { success description } } }"""
+SUMMARY = """query Summary($partition: String!) {
+  assetOrError(assetKey: {path: ["quality_report"]}) { ... on Asset {
+    assetMaterializations(partitions: [$partition], limit: 1) {
+      metadataEntries { label ... on MarkdownMetadataEntry { mdStr } } } } } }"""
 RUNS = """query Runs { runsOrError { ... on Runs { results { runId status tags { key value } } } } }"""
 
 
@@ -50,6 +59,15 @@ def test_ui_graph_and_daemon_sensor_run_a_dropped_request(synth_env, tmp_path):
         (store.root / "standing" / "every-minute.json").unlink()  # no more ticks for it
         notes = NotificationStore(store.root)
         wait_for(lambda: len(notes.list()) >= 3, 120, "the notifications", interval=2)
+
+        # What the quality_report asset shows in the UI: its Markdown summary and its checks.
+        materialization = graphql(url, SUMMARY, {"partition": "daemon"})["assetOrError"]["assetMaterializations"][0]
+        summary = {e["label"]: e.get("mdStr") for e in materialization["metadataEntries"]}["summary"]
+        assert "overall" in summary.lower()
+        missed = graphql(url, CHECK, {"partition": "blocked"})["assetCheckExecutions"][0]
+        assert missed["evaluation"]["success"] is False and "min_overall" in missed["evaluation"]["description"]
+        unset = graphql(url, CHECK, {"partition": "daemon"})["assetCheckExecutions"][0]
+        assert unset["evaluation"]["success"] is True
     log = (tmp_path / "dagster-dev.log").read_text()
     by_partition = {}
     for run in runs:

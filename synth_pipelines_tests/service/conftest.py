@@ -1,0 +1,98 @@
+"""One production-shaped Dagster service per test module: PostgreSQL + dagster-webserver + dagster-daemon.
+
+DAGSTER_HOME holds the repository's top-level (production) dagster.yaml unchanged; it reads
+DAGSTER_PG_* from the environment, which point at a PostgreSQL cluster this fixture creates.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from synth_pipelines.settings import REPO_ROOT
+from synth_pipelines_tests.dagster_processes import (
+    BIN,
+    _died,
+    _serves,
+    dagster_process,
+    free_port,
+    graphql,
+    make_dagster_home,
+    wait_for,
+)
+from synth_pipelines_tests.service.postgres import Postgres, postgres_server
+
+DAEMON_HEALTH = """
+{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }
+"""
+
+
+@dataclass(frozen=True)
+class Service:
+    url: str
+    env: dict[str, str]
+    pg: Postgres
+    home: Path
+    data_root: Path
+    artifact_root: Path
+    logs: Path
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in sorted(self.logs.glob("*.log"))
+        )
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, adult_small_frame: pd.DataFrame) -> Iterator[Service]:
+    root = tmp_path_factory.mktemp("service")
+    data = root / "data"
+    data.mkdir()
+    adult_small_frame.to_csv(data / "adult_small.csv", index=False)
+    logs = root / "logs"
+    logs.mkdir()
+    home = make_dagster_home(root / "dagster_home", REPO_ROOT / "dagster.yaml")
+    with postgres_server() as pg:
+        env = {
+            **os.environ,
+            **pg.env(),
+            "DAGSTER_HOME": str(home),
+            "SYNTH_DATA_ROOT": str(data),
+            "SYNTH_HOME": str(root / "synth_home"),
+            "GX_ANALYTICS_ENABLED": "false",
+        }
+        for var in ("SYNTH_REQUEST_ROOT", "SYNTH_WORK_ROOT", "SYNTH_ARTIFACT_ROOT", "SYNTH_LEDGER_URL"):
+            env.pop(var, None)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        webserver = [str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+        daemon = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
+        with (
+            dagster_process(webserver, env, logs / "webserver.log") as web,
+            dagster_process(daemon, env, logs / "daemon.log") as dmn,
+        ):
+            wait_for(lambda: _serves(url) or _died(web, logs / "webserver.log"), 240, f"dagster-webserver on {url}", 2)
+
+            def daemon_ready() -> bool:
+                _died(dmn, logs / "daemon.log")
+                statuses = graphql(url, DAEMON_HEALTH)["instance"]["daemonHealth"]["allDaemonStatuses"]
+                healthy = {s["daemonType"] for s in statuses if s["healthy"]}
+                return "QUEUED_RUN_COORDINATOR" in healthy
+
+            wait_for(daemon_ready, 240, "the daemon's run queue", 2)
+            yield Service(
+                url=url,
+                env=env,
+                pg=pg,
+                home=home,
+                data_root=data,
+                artifact_root=root / "synth_home" / "artifacts",
+                logs=logs,
+            )
+        shutil.copy(pg.log, logs / "postgres.log")
