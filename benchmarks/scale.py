@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +46,6 @@ def phase(events, step_prefix: str, kind: str, pick) -> float:
 
 
 def run_pipeline(settings, instance, request_id: str, rows: int, fmt: str, compression: str, workers: int) -> dict:
-    from synth_pipelines.cli import run_request
     from synth_pipelines.request import parse_request
 
     request = parse_request(
@@ -60,11 +60,17 @@ def run_pipeline(settings, instance, request_id: str, rows: int, fmt: str, compr
             "requester": "benchmark@example.org",
         }
     )
+    # A fresh process per run: the executor (and its worker count) is built once per process.
+    request_path = settings.work_root.parent / f"{request_id}.json"
+    request_path.parent.mkdir(parents=True, exist_ok=True)
+    request_path.write_text(request.model_dump_json())
+    command = [sys.executable, "-m", "synth_pipelines.cli", "run", "--workers", str(workers), str(request_path)]
     started = time.perf_counter()
-    ok, manifest_path, error = run_request(request, settings, instance=instance, workers=workers)
+    done = subprocess.run(command, cwd=REPO, env=dict(os.environ), capture_output=True, text=True)
     wall = time.perf_counter() - started
-    if not ok:
-        raise RuntimeError(f"{request_id} failed: {error}")
+    if done.returncode != 0:
+        raise RuntimeError(f"{request_id} failed: {done.stderr[-2000:]}")
+    manifest_path = done.stdout.strip().splitlines()[-1]
     run = [r for r in instance.get_runs() if r.tags.get("dagster/partition") == request_id][0]
     events = step_times(instance, run.run_id)
     model_done = phase(events, "trained_model", "STEP_SUCCESS", max)

@@ -1,6 +1,9 @@
 """Chunks at scale: identical bytes whatever the worker count, chunks re-made alone, retries, edge sizes."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -10,9 +13,11 @@ from dagster import DagsterInstance
 import synth_pipelines.defs.generation.assets as generation
 from synth_pipelines.cli import run_request
 from synth_pipelines.export import chunk_plan, to_arrow
+from synth_pipelines.publishing import sha256_file
 from synth_pipelines.request import parse_request
 from synth_pipelines.synthesizers import chunk_seed, load_model
 from synth_pipelines_tests.conftest import small_request
+from synth_pipelines_tests.dagster_processes import make_dagster_home
 
 
 def run(settings, instance=None, workers=0, **overrides):
@@ -24,15 +29,45 @@ def run(settings, instance=None, workers=0, **overrides):
     return json.loads(manifest.read_text())
 
 
+def cli_run(settings, dagster_home, workers: int, **overrides) -> dict:
+    """`synth-pipelines run --workers N` in its own process (the executor is built once per process)."""
+    path = settings.work_root.parent / f"{overrides['request_id']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(small_request(**overrides)))
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+    command = [sys.executable, "-m", "synth_pipelines.cli", "run", "--workers", str(workers), str(path)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(Path(done.stdout.strip().splitlines()[-1]).read_text())
+
+
+def chunk_step_spans(dagster_home, request_id: str) -> list[tuple[float, float]]:
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        run = next(r for r in instance.get_runs() if r.tags.get("dagster/partition") == request_id)
+        spans: dict[str, list[float]] = {}
+        for record in instance.all_logs(run.run_id):
+            event = record.dagster_event
+            if event and (event.step_key or "").startswith("synthetic_chunks.generate_chunks"):
+                if event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
+                    spans.setdefault(event.step_key, []).append(record.timestamp)
+    return [(min(t), max(t)) for t in spans.values()]
+
+
+def overlapping(spans: list[tuple[float, float]]) -> bool:
+    ordered = sorted(spans)
+    return any(later[0] < earlier[1] for earlier, later in zip(ordered, ordered[1:], strict=False))
+
+
 @pytest.mark.integration
 def test_one_and_two_workers_give_byte_identical_exports(synth_env, tmp_path, monkeypatch):
     monkeypatch.setenv("SYNTH_CHUNK_STEPS", "4")
-    (tmp_path / "instance").mkdir()
-    with DagsterInstance.local_temp(str(tmp_path / "instance")) as instance:
-        one = run(synth_env, instance, workers=1, request_id="one-worker", rows=6000, chunk_rows=1000)
-        two = run(synth_env, instance, workers=2, request_id="two-workers", rows=6000, chunk_rows=1000)
+    home = make_dagster_home(tmp_path / "dagster_home")
+    one = cli_run(synth_env, home, 1, request_id="one-worker", rows=6000, chunk_rows=1000)
+    two = cli_run(synth_env, home, 2, request_id="two-workers", rows=6000, chunk_rows=1000)
     assert one["sha256"] == two["sha256"]
     assert one["rows"] == two["rows"] == 6000
+    assert not overlapping(chunk_step_spans(home, "one-worker"))
+    assert overlapping(chunk_step_spans(home, "two-workers"))  # the two workers really ran chunks side by side
 
 
 def test_a_chunk_made_again_alone_equals_the_chunk_in_the_export(synth_env):
@@ -83,23 +118,10 @@ def test_one_row(synth_env):
 
 
 @pytest.mark.integration
-def test_a_million_rows_with_two_workers(synth_env, tmp_path):
-    (tmp_path / "instance").mkdir()
-    with DagsterInstance.local_temp(str(tmp_path / "instance")) as instance:
-        manifest = run(
-            synth_env,
-            instance,
-            workers=2,
-            request_id="million",
-            rows=1_000_000,
-            output={"format": "csv", "compression": "gzip"},
-        )
-    export = Path(manifest["export_uri"])
-    import hashlib
-
-    digest = hashlib.sha256()
-    with export.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    assert manifest["sha256"] == digest.hexdigest()
+def test_a_million_rows_through_the_cli_with_two_workers(synth_env, tmp_path):
+    home = make_dagster_home(tmp_path / "dagster_home")
+    manifest = cli_run(
+        synth_env, home, 2, request_id="million", rows=1_000_000, output={"format": "csv", "compression": "gzip"}
+    )
+    assert manifest["sha256"] == sha256_file(Path(manifest["export_uri"]))
     assert manifest["rows"] == 1_000_000
