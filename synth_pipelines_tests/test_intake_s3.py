@@ -4,16 +4,14 @@ import json
 import uuid
 
 import boto3
-import dagster as dg
 import pytest
 from dagster import DagsterInstance
 
-from synth_pipelines.defs.intake.sensors import request_intake_sensor
 from synth_pipelines.intake_s3 import S3RequestStore
-from synth_pipelines.resources import build_resources
 from synth_pipelines.settings import Settings
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.servers import moto_s3_server
+from synth_pipelines_tests.test_intake import evaluate
 
 pytestmark = pytest.mark.integration
 
@@ -41,26 +39,16 @@ def drop(client, bucket, name, payload):
     client.put_object(Bucket=bucket, Key=f"requests/incoming/{name}", Body=body.encode())
 
 
-def tick(settings, instance, cursor=None):
-    resources = build_resources(settings)
-    context = dg.build_sensor_context(
-        instance=instance,
-        cursor=cursor,
-        resources={"request_store": resources["request_store"], "data_source": resources["data_source"]},
-    )
-    return request_intake_sensor(context)
-
-
 def test_valid_invalid_and_duplicate_requests(s3_store_env):
     settings, client, bucket = s3_store_env
     instance = DagsterInstance.ephemeral()
     drop(client, bucket, "good.json", small_request(request_id="good"))
     drop(client, bucket, "bad.json", small_request(request_id="bad", rows=0))
     drop(client, bucket, "junk.json", "{{{")
-    result = tick(settings, instance)
+    result = evaluate(settings, instance)
     assert [r.partition_key for r in result.run_requests] == ["good"]
     drop(client, bucket, "again.json", small_request(request_id="good"))
-    second = tick(settings, instance, result.cursor)
+    second = evaluate(settings, instance, result.cursor)
     assert second.run_requests == []
     store = S3RequestStore(f"s3://{bucket}/requests", client)
     assert store.incoming() == [] and store.accepted() == ["good"]
@@ -81,11 +69,11 @@ def test_a_restart_mid_batch_neither_drops_nor_repeats(s3_store_env, monkeypatch
     for request_id in ids:
         drop(client, bucket, f"{request_id}.json", small_request(request_id=request_id))
 
-    lost = tick(settings, instance)  # evaluated, files moved, then the process died: cursor lost
+    lost = evaluate(settings, instance)  # evaluated, files moved, then the process died: cursor lost
     assert len(lost.run_requests) == 2
-    resumed = tick(settings, instance, cursor=None)
-    rest = tick(settings, instance, cursor=resumed.cursor)
-    idle = tick(settings, instance, cursor=rest.cursor)
+    resumed = evaluate(settings, instance, cursor=None)
+    rest = evaluate(settings, instance, cursor=resumed.cursor)
+    idle = evaluate(settings, instance, cursor=rest.cursor)
 
     requested = [r for t in (lost, resumed, rest) for r in t.run_requests]
     by_id: dict[str, set[str]] = {}

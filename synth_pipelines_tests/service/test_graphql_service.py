@@ -15,20 +15,9 @@ from synth_pipelines.request import parse_request
 from synth_pipelines.settings import REPO_ROOT
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.dagster_processes import free_port, wait_for
+from synth_pipelines_tests.test_dagster_dev import NINE_ASSETS
 
 pytestmark = pytest.mark.integration
-
-NINE_ASSETS = {
-    "synthesis_request",
-    "raw_dataset",
-    "dataset_profile",
-    "validated_dataset",
-    "trained_model",
-    "synthetic_chunks",
-    "synthetic_export",
-    "quality_report",
-    "published_artifact",
-}
 
 
 def cli(service, *args: str, timeout: float = 400) -> subprocess.CompletedProcess:
