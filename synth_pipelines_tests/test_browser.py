@@ -27,10 +27,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO_ROOT / "test-artifacts" / "browser"
 REQUEST_ID = "ui-request"
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium missing: make system-deps"),
-]
+pytestmark = pytest.mark.integration
+
+# A missing browser is a failure, not a skip: `make test` installs it (scripts/install_system_deps.sh).
+assert CHROMIUM.exists(), f"{CHROMIUM} is missing: run `make system-deps`"
 
 SENSOR_ID = """
 query Sensor($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) { ... on Sensor { id } } }
