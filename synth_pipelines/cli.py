@@ -56,16 +56,6 @@ def _instance():
     return DagsterInstance.get()
 
 
-def _stop_forkserver() -> None:
-    """The multiprocess executor's forkserver outlives the run and keeps the environment it started
-    with; stop it so the next run in this process (tests, benchmarks) forks from its own settings."""
-    import multiprocessing.forkserver
-
-    stop = getattr(multiprocessing.forkserver._forkserver, "_stop", None)
-    if stop is not None:
-        stop()
-
-
 def synthesize_job_def():
     """The `synthesize` job, rebuilt by name in step processes (dagster.reconstructable needs a module function)."""
     from synth_pipelines.definitions import defs
@@ -77,7 +67,9 @@ def run_request(request: SynthesisRequest, settings: Settings, instance=None, wo
     """Materialize the whole graph for one request; return (success, manifest path, error).
 
     workers = 0 runs every step in this process; workers >= 1 uses the multiprocess
-    executor with that many parallel steps (the instance must then be persistent).
+    executor with that many parallel steps (the instance must then be persistent). The
+    executor is built once per process, so the first worker count a process asks for is the
+    one it keeps: run one multi-worker request per process, as the CLI does.
     """
     import dagster as dg
 
@@ -99,7 +91,6 @@ def run_request(request: SynthesisRequest, settings: Settings, instance=None, wo
             raise_on_error=False,
         )
         events = result.all_events
-        _stop_forkserver()
     else:
         result = synthesize_job_def().execute_in_process(
             run_config=run_config,

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -219,10 +219,3 @@ def _write_csv(sink: HashingWriter, tables: Iterable[pa.Table], compression: str
                 zipped.write(block)
     else:
         raise ValueError(f"compression {compression!r} is not allowed for csv; allowed: none, gzip, zstd")
-
-
-def read_export(path: Path, **kwargs: Any) -> pd.DataFrame:
-    """Read an export back (tests, the quality report): CSV of any compression or Parquet."""
-    if path.name.endswith(".parquet"):
-        return pd.read_parquet(path, **kwargs)
-    return pd.read_csv(path, **kwargs)

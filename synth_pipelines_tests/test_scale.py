@@ -20,11 +20,10 @@ from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.dagster_processes import make_dagster_home
 
 
-def run(settings, instance=None, workers=0, **overrides):
+def run(settings, instance=None, **overrides):
+    """The whole graph in this process (the in-process executor)."""
     request = parse_request(small_request(**overrides))
-    ok, manifest, error = run_request(
-        request, settings, instance=instance or DagsterInstance.ephemeral(), workers=workers
-    )
+    ok, manifest, error = run_request(request, settings, instance=instance or DagsterInstance.ephemeral())
     assert ok, error
     return json.loads(manifest.read_text())
 

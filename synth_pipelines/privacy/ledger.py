@@ -7,7 +7,6 @@ counts it twice. Any SQLAlchemy URL works: `sqlite:///path.db` by default,
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,12 +31,10 @@ spends = sa.Table(
 
 
 def fingerprint_file(path: str | Path) -> str:
-    """SHA-256 of the file's bytes: the identity the cap is kept per."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """SHA-256 of the file's bytes: the identity the cap is kept per (the raw_dataset fingerprint)."""
+    from synth_pipelines.publishing import sha256_file
+
+    return sha256_file(Path(path))
 
 
 class PrivacyLedger:

@@ -8,6 +8,7 @@ directory under the system temp dir owned by that user (pytest's tmp_path is roo
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import pwd
 import shutil
@@ -54,6 +55,14 @@ class Postgres:
             return cur.fetchall()
 
 
+def _pg_tool(name: str) -> str:
+    """A PostgreSQL server binary: on PATH (this image), or where Debian's `postgresql` package puts it."""
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    if found is None:
+        raise RuntimeError(f"`{name}` is not installed; install PostgreSQL server binaries (`make system-deps`)")
+    return found
+
+
 def _as_postgres_user(args: list[str]) -> list[str]:
     if os.geteuid() != 0:
         return args
@@ -70,9 +79,7 @@ def _run(args: list[str], cwd: Path, what: str) -> None:
 
 @contextlib.contextmanager
 def postgres_server(db: str = "dagster", user: str = "dagster", password: str = "dagster-test") -> Iterator[Postgres]:
-    for tool in ("initdb", "pg_ctl"):
-        if not shutil.which(tool):
-            raise RuntimeError(f"`{tool}` is not on PATH; install PostgreSQL server binaries (Debian: postgresql)")
+    initdb, pg_ctl = _pg_tool("initdb"), _pg_tool("pg_ctl")
     base = Path(tempfile.mkdtemp(prefix="synth-pg-"))
     try:
         if os.geteuid() == 0:
@@ -85,16 +92,16 @@ def postgres_server(db: str = "dagster", user: str = "dagster", password: str = 
         data = base / "data"
         _run(
             [
-                "initdb", "-D", str(data), "-U", user, "--pwfile", str(pwfile),
+                initdb, "-D", str(data), "-U", user, "--pwfile", str(pwfile),
                 "--auth", "scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync",
             ],
             base,
-            "initdb",
+            initdb,
         )  # fmt: skip
         port = free_port()
         log = base / "postgres.log"
         options = f"-p {port} -h 127.0.0.1 -k {base} -c fsync=off -c full_page_writes=off -c max_connections=200"
-        start = ["pg_ctl", "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"]
+        start = [pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"]
         _run(start, base, "pg_ctl start")
         server = Postgres("127.0.0.1", port, user, password, db, log)
         try:
@@ -105,7 +112,7 @@ def postgres_server(db: str = "dagster", user: str = "dagster", password: str = 
             yield server
         finally:
             subprocess.run(
-                _as_postgres_user(["pg_ctl", "-D", str(data), "-m", "fast", "-w", "-t", "30", "stop"]),
+                _as_postgres_user([pg_ctl, "-D", str(data), "-m", "fast", "-w", "-t", "30", "stop"]),
                 cwd=base,
                 capture_output=True,
                 timeout=60,
