@@ -53,3 +53,14 @@ def small_request(**overrides) -> dict:
 def write_request(path: Path, **overrides) -> Path:
     path.write_text(json.dumps(small_request(**overrides)))
     return path
+
+
+@pytest.fixture(autouse=True)
+def no_stale_dagster_instance():
+    """Entering a DagsterInstance sets Dagster's current defs-state storage, which holds only a weakref
+    to that instance; one left behind by an earlier test breaks every later in-process definitions
+    load ("Attempted to resolve undefined DagsterInstance weakref"). Start each test without it."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)
+    yield

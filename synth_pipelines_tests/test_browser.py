@@ -112,7 +112,8 @@ def drive_the_ui(page, url: str) -> None:
         page.get_by_text(re.compile(r"^Select all \(1\)$")).click()
         page.get_by_text("Launch runs to materialize").click()  # closes the list, keeps the dialog
     expect(launch).to_be_enabled()
-    expect(page.get_by_role("dialog")).to_contain_text(REQUEST_ID)
+    expect(page.get_by_text("1 partition", exact=True)).to_be_visible()
+    expect(page.get_by_text(REQUEST_ID, exact=True).first).to_be_visible()
     page.screenshot(path=SHOTS / "03-launch-dialog.png")
     launch.click()
     expect(page.get_by_text("Launch runs to materialize")).to_be_hidden()  # the dialog closes once the run exists

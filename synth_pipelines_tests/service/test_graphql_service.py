@@ -145,7 +145,8 @@ def _overlap(a: tuple, b: tuple) -> bool:
 
 
 def test_training_steps_of_two_runs_never_overlap_in_the_gpu_pool(service):
-    ctgan = {"name": "ctgan", "epochs": 2, "batch_size": 100}
+    # Long enough (tens of seconds) that the second run reaches training while the first still holds the pool.
+    ctgan = {"name": "ctgan", "epochs": 30, "batch_size": 100}
     requests = [
         parse_request(
             json.dumps(
