@@ -49,7 +49,11 @@ def _quality(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: dict) -> flo
 
 
 def _overhead(train: pd.DataFrame, metadata, name: str, epochs: int, batch_size: int, device: str) -> dict:
-    """Seconds per epoch of the same network and loop with and without DP-SGD (first epoch dropped)."""
+    """Seconds per epoch of the same network and loop with and without DP-SGD.
+
+    Two rounds, each training without and then with DP, so that drift in a shared machine's
+    speed falls on both sides; the first epoch of each training is dropped (warm-up).
+    """
     import secrets
 
     from synth_pipelines.privacy import _preprocess
@@ -58,17 +62,19 @@ def _overhead(train: pd.DataFrame, metadata, name: str, epochs: int, batch_size:
     rng = np.random.default_rng(secrets.randbits(64))
     schema, _, _ = _preprocess(train, metadata, PrivacySpec(epsilon=1.0), 0.2, 1e-6, rng)
     encoded = encode(schema, train, rng)
-    timings = {}
-    for private in (False, True):
-        _, record, _ = train_neural(name, encoded, schema, epochs, batch_size, device, 3.0, 1e-6, private=private)
-        timings["dp" if private else "plain"] = statistics.median(
-            record["epoch_seconds"][1:] or record["epoch_seconds"]
-        )
+    seconds: dict[str, list[float]] = {"plain": [], "dp": []}
+    for _round in range(2):
+        for private in (False, True):
+            _, record, _ = train_neural(name, encoded, schema, epochs, batch_size, device, 3.0, 1e-6, private=private)
+            seconds["dp" if private else "plain"] += record["epoch_seconds"][1:] or record["epoch_seconds"]
+    timings = {side: statistics.median(values) for side, values in seconds.items()}
     return {
         "plain_seconds_per_epoch": round(timings["plain"], 4),
         "dp_seconds_per_epoch": round(timings["dp"], 4),
         "ratio": round(timings["dp"] / timings["plain"], 3),
         "epochs_timed": epochs,
+        "rounds": 2,
+        "clipping": "book-keeping (per-sample norms and clipped sums from one backward pass)",
         "batch_size": batch_size,
         "device": device,
     }

@@ -57,7 +57,8 @@ def build_executor() -> dg.ExecutorDefinition:
     raise ValueError(f"SYNTH_EXECUTOR={name!r} is not an executor; allowed: {', '.join(EXECUTORS)}")
 
 
-def _max_concurrent() -> int:
+def max_concurrent() -> int:
+    """SYNTH_MAX_CONCURRENT: the most steps the multiprocess executor runs at once (0: the CPU count)."""
     value = os.environ.get("SYNTH_MAX_CONCURRENT", "").strip() or "0"
     try:
         count = int(value)
@@ -73,7 +74,7 @@ def _multiprocess() -> dg.ExecutorDefinition:
     # re-importing torch and SDV (seconds each) in a fresh interpreter.
     return dg.multiprocess_executor.configured(
         {
-            "max_concurrent": _max_concurrent(),
+            "max_concurrent": max_concurrent(),
             "start_method": {"forkserver": {"preload_modules": ["synth_pipelines.preload"]}},
         }
     )
@@ -114,5 +115,5 @@ def _k8s() -> dg.ExecutorDefinition:
         ) from None
     config: dict[str, object] = {}
     if os.environ.get("SYNTH_MAX_CONCURRENT", "").strip():
-        config["max_concurrent"] = _max_concurrent()
+        config["max_concurrent"] = max_concurrent()
     return k8s_job_executor.configured(config) if config else k8s_job_executor

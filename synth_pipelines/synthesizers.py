@@ -9,6 +9,7 @@ and are reached through `fit_model` by name.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -59,6 +60,57 @@ def device_name(device: str) -> str:
     return platform.processor() or platform.machine()
 
 
+PPF_KNOTS = 16_385  # knots of a tabulated inverse CDF; Z_LIMIT: beyond it Φ(z) rounds to 0 or 1
+Z_LIMIT = 8.5
+
+
+def copula_sampling() -> str:
+    """SYNTH_COPULA_SAMPLING: `table` (default) or `exact` (SDV's own scipy ppf per row)."""
+    mode = os.environ.get("SYNTH_COPULA_SAMPLING", "").strip() or "table"
+    if mode not in ("table", "exact"):
+        raise ValueError(f"SYNTH_COPULA_SAMPLING={mode!r} is not allowed; allowed: table, exact")
+    return mode
+
+
+class TabulatedMarginals:
+    """A Gaussian copula's marginals as inverse-CDF tables over the normal scores.
+
+    SDV turns each normal score z into a value with `ppf(Φ(z))`; for its default beta
+    marginals scipy finds that root by iteration, which is most of the sampling time.
+    The map z → ppf(Φ(z)) is smooth and monotone, so it is tabulated once at PPF_KNOTS
+    evenly spaced z in [-Z_LIMIT, Z_LIMIT] and read back with linear interpolation. The
+    normal scores are drawn exactly as SDV draws them, from the same random state, so the
+    rows differ from SDV's only by the interpolation error: at most ~7e-8 of a column's
+    range on Adult (`benchmarks/scale.py` measures it and how many rounded values move).
+    """
+
+    def __init__(self, copula: Any, knots: int = PPF_KNOTS):
+        from scipy import stats
+
+        self.z = np.linspace(-Z_LIMIT, Z_LIMIT, knots)
+        scores = stats.norm.cdf(self.z)
+        self.columns = list(copula.columns)
+        self.values = np.stack([np.asarray(u.percent_point(scores), dtype="float64") for u in copula.univariates])
+
+    def sampler(self, copula: Any):
+        """A drop-in for `copula.sample` that reads the tables instead of calling ppf."""
+        from copulas.utils import set_random_state
+
+        original = type(copula).sample
+
+        def sample(num_rows: int = 1, conditions: Any = None) -> pd.DataFrame:
+            if conditions is not None:
+                return original(copula, num_rows, conditions=conditions)
+            copula.check_fit()
+            with set_random_state(copula.random_state, copula.set_random_state):
+                normal = copula._get_normal_samples(num_rows, None).to_numpy()
+            return pd.DataFrame(
+                {name: np.interp(normal[:, i], self.z, self.values[i]) for i, name in enumerate(self.columns)}
+            )
+
+        return sample
+
+
 class SDVModel:
     """An SDV single-table synthesizer, sampled deterministically per seed."""
 
@@ -66,6 +118,9 @@ class SDVModel:
         self.name = name
         self.synthesizer = synthesizer
         self.training_record = training_record
+        self.marginals: TabulatedMarginals | None = None
+        if name == "gaussian_copula":
+            self.marginals = TabulatedMarginals(synthesizer._model)
 
     def sample(self, num_rows: int, seed: int) -> pd.DataFrame:
         synth = self.synthesizer
@@ -76,7 +131,15 @@ class SDVModel:
         for offset, transformer in enumerate(t for t in transformers.values() if t is not None):
             transformer.random_states["reverse_transform"] = np.random.RandomState((seed + 1 + offset) % 2**32)
         synth._set_random_state(seed)
-        return synth.sample(num_rows)[TABLE].reset_index(drop=True)
+        marginals = getattr(self, "marginals", None)
+        if marginals is None or copula_sampling() == "exact":
+            return synth.sample(num_rows)[TABLE].reset_index(drop=True)
+        copula = synth._model
+        copula.sample = marginals.sampler(copula)  # an instance attribute shadows the method...
+        try:
+            return synth.sample(num_rows)[TABLE].reset_index(drop=True)
+        finally:
+            del copula.sample  # ...until it is deleted: the pickled synthesizer stays SDV's own
 
 
 def _build_sdv(spec: SynthesizerSpec, metadata: Any, device: str) -> Any:

@@ -33,9 +33,7 @@ def test_dp_request_publishes_its_privacy_block_and_charges_the_ledger(synth_env
     assert {"delta", "accountant", "mechanism"} <= set(privacy)
     assert privacy["delta_was_default"] is True and privacy["delta"] < 1 / 480
     entries = PrivacyLedger(synth_env.ledger_url).entries()
-    assert [(e["request_id"], e["requester"], e["epsilon"]) for e in entries] == [
-        ("dp-one", "tester@example.org", 1.0)
-    ]
+    assert [(e["request_id"], e["requester"], e["epsilon"]) for e in entries] == [("dp-one", "tester@example.org", 1.0)]
 
 
 def test_over_cap_and_over_max_are_refused_before_training(synth_env, monkeypatch):
@@ -61,8 +59,9 @@ def test_no_training_row_reaches_the_model_or_anything_published(synth_env, adul
     frame.loc[3, "native_country"] = MARKER_TEXT
     frame.loc[3, "fnlwgt"] = MARKER_NUMBER
     frame.to_csv(Path(synth_env.data_root) / "marked.csv", index=False)
-    request = dp_request(request_id="marked", dataset={"uri": "marked.csv"},
-                         output={"format": "csv", "compression": "none"})
+    request = dp_request(
+        request_id="marked", dataset={"uri": "marked.csv"}, output={"format": "csv", "compression": "none"}
+    )
     ok, manifest_path, error = run_request(request, synth_env, DagsterInstance.ephemeral())
     assert ok, error
     published = [p for p in manifest_path.parent.rglob("*") if p.is_file()]

@@ -5,12 +5,15 @@ data and keep the training table in a conditional sampler, neither of which is p
 Here a row is encoded through the released marginals (numeric → normal score, categorical
 → one-hot), so the encoding itself leaks nothing, and only DP-SGD sees the rows.
 
-DP-SGD uses Opacus with Poisson sampling, the RDP accountant and `make_private_with_epsilon`.
-Per-sample gradients are clipped with ghost clipping (Opacus `grad_sample_mode="ghost"`):
-for the models' linear layers the per-sample gradient norm is computed from activations and
-output gradients without materialising per-sample gradients, which keeps the DP step close
-to the cost of a plain step. GAN packing (pac) is 1: a packed discriminator sample would
-hold several rows, and Poisson sampling would reshuffle which rows share a pack.
+DP-SGD uses Opacus with Poisson sampling, the RDP accountant and `make_private_with_epsilon`
+(its ghost-clipping optimizer, which adds the noise to an already clipped sum). The clipped
+sum itself comes from book-keeping clipping (`BookKeepingClipper`; Bu et al., "Differentially
+private optimization on large model at small cost", 2023): one backward pass gives each
+linear layer's output gradients, the per-sample gradient norms follow from them and the
+layer inputs without materialising a per-sample gradient, and each weight's clipped sum is
+one matrix product. Opacus' own ghost clipping runs a second full backward pass instead.
+GAN packing (pac) is 1: a packed discriminator sample would hold several rows, and Poisson
+sampling would reshuffle which rows share a pack.
 
 After generation, each numeric column is matched to its released marginal by rank: the
 sampled values are replaced by the marginal's quantiles in the same order. That is
@@ -22,6 +25,7 @@ from __future__ import annotations
 import secrets
 import time
 import warnings
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -187,9 +191,83 @@ class _Generator(nn.Module):
         return self.body(noise)
 
 
+class BookKeepingClipper:
+    """Per-sample clipped gradient sums for a network of `nn.Linear` layers, from one backward pass.
+
+    While `recording()`, each linear layer keeps its input `a` (rows × in) and its output.
+    `backward(losses)` asks autograd for the gradient of the summed per-row losses with
+    respect to those outputs only (`g`, rows × out), so no weight gradient is computed
+    twice. Row i's gradient for a layer is the outer product g_i a_iᵀ (plus g_i for the
+    bias), whose squared norm is |g_i|²|a_i|² (+ |g_i|²); summed over layers that is the
+    row's whole squared gradient norm. With c_i = min(1, C / (norm_i + 1e-6)) (Opacus'
+    factor) the clipped sum of a weight is (c ⊙ g)ᵀ a, written to `.grad` for the DP
+    optimizer to noise. Exact for layers fed (rows × features) and called once per step;
+    anything else is refused.
+    """
+
+    def __init__(self, module: nn.Module, max_grad_norm: float):
+        self.max_grad_norm = max_grad_norm
+        self.layers = [m for m in module.modules() if isinstance(m, nn.Linear)]
+        covered = {id(p) for layer in self.layers for p in layer.parameters()}
+        stray = [n for n, p in module.named_parameters() if p.requires_grad and id(p) not in covered]
+        if stray:
+            raise ValueError(f"book-keeping clipping covers nn.Linear layers only; not: {', '.join(stray)}")
+        self._seen: dict[nn.Linear, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._recording = False
+        for layer in self.layers:
+            layer.register_forward_hook(self._keep)
+
+    def _keep(self, layer: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        if not self._recording:
+            return
+        if layer in self._seen or inputs[0].dim() != 2:
+            raise RuntimeError("book-keeping clipping needs each linear layer called once, on (rows × features)")
+        self._seen[layer] = (inputs[0].detach(), output)
+
+    @contextmanager
+    def recording(self):
+        self._seen.clear()
+        self._recording = True
+        try:
+            yield
+        finally:
+            self._recording = False
+
+    def backward(self, losses: torch.Tensor) -> torch.Tensor:
+        """Set every layer's `.grad` to the clipped sum of its per-row gradients; return the rows' norms."""
+        layers = [layer for layer in self.layers if layer in self._seen]
+        outputs = [self._seen[layer][1] for layer in layers]
+        grads = torch.autograd.grad(losses.sum(), outputs, allow_unused=True)
+        squared = torch.zeros(losses.shape[0], device=losses.device, dtype=losses.dtype)
+        kept = []
+        for layer, grad in zip(layers, grads, strict=True):
+            if grad is None:
+                continue
+            activations = self._seen[layer][0]
+            grad_sq = grad.pow(2).sum(dim=1)
+            squared = squared + grad_sq * activations.pow(2).sum(dim=1)
+            if layer.bias is not None:
+                squared = squared + grad_sq
+            kept.append((layer, activations, grad))
+        norms = squared.sqrt()
+        factor = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
+        for layer in self.layers:
+            layer.weight.grad = torch.zeros_like(layer.weight)
+            if layer.bias is not None:
+                layer.bias.grad = torch.zeros_like(layer.bias)
+        for layer, activations, grad in kept:
+            scaled = grad * factor[:, None]
+            layer.weight.grad = scaled.t() @ activations
+            if layer.bias is not None:
+                layer.bias.grad = scaled.sum(dim=0)
+        self._seen.clear()
+        return norms
+
+
 def _privatise(module, optimizer, loader, epsilon, delta, epochs, noise_generator, private: bool):
+    """Opacus' Poisson loader, accountant and noising optimizer; clipping by `BookKeepingClipper`."""
     if not private:
-        return module, optimizer, _PerRowLoss(), loader, None
+        return module, optimizer, _PerRowLoss(), loader, None, None
     from opacus import PrivacyEngine
 
     engine = PrivacyEngine(accountant="rdp")
@@ -205,7 +283,11 @@ def _privatise(module, optimizer, loader, epsilon, delta, epochs, noise_generato
         grad_sample_mode="ghost",
         noise_generator=noise_generator,
     )
-    return module, optimizer, criterion, loader, engine
+    # Only the optimizer (noise on the clipped sum), the loader and the accountant are kept:
+    # Opacus' ghost hooks come off and the clipper takes the unwrapped network.
+    module.remove_hooks()
+    module = module._module
+    return module, optimizer, criterion, loader, engine, BookKeepingClipper(module, MAX_GRAD_NORM)
 
 
 def train_neural(
@@ -233,7 +315,7 @@ def train_neural(
         n_numeric = sum(1 for *_, numeric in spans if numeric)
         vae = _TVAE(width, n_numeric).to(device)
         optimizer = torch.optim.Adam(vae.parameters(), lr=1e-3)
-        vae, optimizer, criterion, loader, engine = _privatise(
+        vae, optimizer, criterion, loader, engine, clipper = _privatise(
             vae, optimizer, loader, epsilon, delta, epochs, noise_generator, private
         )
         for epoch in range(epochs):
@@ -243,14 +325,20 @@ def train_neural(
                     continue
                 batch = batch.to(device)
                 optimizer.zero_grad(set_to_none=True)
-                loss = criterion(_tvae_loss(vae(batch), batch, spans))
-                loss.backward()
+                if clipper is None:
+                    loss = criterion(_tvae_loss(vae(batch), batch, spans))
+                    loss.backward()
+                else:
+                    with clipper.recording():
+                        outputs = vae(batch)
+                    losses = _tvae_loss(outputs, batch, spans)
+                    clipper.backward(losses)
+                    loss = losses.detach().mean()
                 optimizer.step()
                 total, count = total + float(loss.item()) * len(batch), count + len(batch)
             epoch_seconds.append(time.perf_counter() - started)
             curve.append({"epoch": epoch, "loss": total / max(count, 1)})
-        plain = vae._module if hasattr(vae, "_module") else vae
-        network = plain.decoder
+        network = vae.decoder
         steps_module = optimizer
     else:
         generator = _Generator(width, spans).to(device)
@@ -258,7 +346,7 @@ def train_neural(
         discriminator = discriminator.to(device)
         g_optimizer = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.9))
         d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.9))
-        discriminator, d_optimizer, criterion, loader, engine = _privatise(
+        discriminator, d_optimizer, criterion, loader, engine, clipper = _privatise(
             discriminator, d_optimizer, loader, epsilon, delta, epochs, noise_generator, private
         )
         for epoch in range(epochs):
@@ -270,16 +358,21 @@ def train_neural(
                 with torch.no_grad():
                     fake = _activate(generator(torch.randn(len(batch), LATENT, device=device)), spans)
                 # Real and fake rows go through one forward, so each real row is one clipped sample.
-                logits = discriminator(torch.cat([batch, fake]))[:, 0]
                 labels = torch.cat([torch.ones(len(batch), device=device), torch.zeros(len(fake), device=device)])
                 d_optimizer.zero_grad(set_to_none=True)
-                d_loss = criterion(F.binary_cross_entropy_with_logits(logits, labels, reduction="none"))
-                d_loss.backward()
+                if clipper is None:
+                    logits = discriminator(torch.cat([batch, fake]))[:, 0]
+                    d_loss = criterion(F.binary_cross_entropy_with_logits(logits, labels, reduction="none"))
+                    d_loss.backward()
+                else:
+                    with clipper.recording():
+                        logits = discriminator(torch.cat([batch, fake]))[:, 0]
+                    d_losses = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+                    clipper.backward(d_losses)
+                    d_loss = d_losses.detach().mean()
                 d_optimizer.step()
 
                 # The generator never sees a real row: its update is post-processing of D.
-                if engine is not None:
-                    discriminator.disable_hooks()
                 fake = _activate(generator(torch.randn(len(batch), LATENT, device=device)), spans)
                 g_loss = F.binary_cross_entropy_with_logits(
                     discriminator(fake)[:, 0], torch.ones(len(fake), device=device)
@@ -287,8 +380,6 @@ def train_neural(
                 g_optimizer.zero_grad(set_to_none=True)
                 g_loss.backward()
                 g_optimizer.step()
-                if engine is not None:
-                    discriminator.enable_hooks()
                 d_optimizer.zero_grad(set_to_none=True)
                 d_total += float(d_loss.item()) * len(batch)
                 g_total += float(g_loss.item()) * len(batch)
@@ -367,7 +458,7 @@ def train_dp_neural(
     model = DPNeuralModel(spec.name, schema, network, kind=spec.name)
     training = {
         "accountant": "Opacus RDP (DP-SGD, Poisson sampling); preprocessing zCDP; stages by basic composition",
-        "mechanism": f"DP-SGD with ghost clipping (max_grad_norm {MAX_GRAD_NORM}) on the "
+        "mechanism": f"DP-SGD with book-keeping per-sample clipping (max_grad_norm {MAX_GRAD_NORM}) on the "
         + ("discriminator" if spec.name == "dp_ctgan" else "encoder and decoder")
         + "; Gaussian histograms for the schema",
         "noise_multiplier": record["noise_multiplier"],

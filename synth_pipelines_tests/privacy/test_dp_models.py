@@ -79,7 +79,10 @@ def test_public_bounds_and_categories_are_used_and_cost_nothing_extra(adult, adu
     model = fit_dp_model(adult, adult_metadata, _spec("dp_gaussian_copula"), privacy, "cpu", 0)
     rows = model.sample(2000, seed=1)
     assert rows["age"].between(17, 90).all()
-    assert set(rows["sex"]) <= {"Female", "Male", "__other__"}
+    assert set(rows["sex"].dropna()) <= {"Female", "Male", "__other__"}
+    # The null slot is a noisy count too: a zero count clears the 2σ floor about 2% of the
+    # time, and then a few rows in a thousand come out null. Never more than that.
+    assert rows["sex"].isna().mean() < 0.02
     mechanisms = model.training_record["privacy"]["preprocessing_mechanisms"]
     assert "age: gaussian histogram" in mechanisms and "sex: gaussian histogram" in mechanisms
 

@@ -1,20 +1,25 @@
 """synthetic_chunks and synthetic_export: sample chunks in parallel steps, then stream them into one file.
 
 A chunk's rows depend only on (request seed, chunk index), so any chunk can be made again
-alone. Chunks are grouped into at most SYNTH_CHUNK_STEPS steps (default: twice the CPU
-count): a step per chunk would pay a process start, a model load and event-log writes
-100 times for a million rows, which costs more than the sampling. A step that fails is
+alone. Chunks are grouped into at most SYNTH_CHUNK_STEPS steps (default: one per worker,
+SYNTH_MAX_CONCURRENT or the CPU count): a step per chunk would pay a process start, a
+model load and event-log writes 100 times for a million rows, which costs more than the
+sampling, and a second round of steps pays the start again. Each step runs its native
+libraries on one thread: the parallelism is across steps, and BLAS threads spinning in two
+steps at once on two cores cost a third of the throughput. A step that fails is
 retried with exponential backoff and skips the chunks it already wrote, so only the
 failed chunks are made again; re-execution from failure skips finished steps.
 """
 
 import hashlib
 import os
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
 
+from synth_pipelines.executors import max_concurrent
 from synth_pipelines.export import (
     SUFFIX,
     chunk_is_complete,
@@ -35,7 +40,26 @@ CHUNK_RETRY = dg.RetryPolicy(max_retries=3, delay=1.0, backoff=dg.Backoff.EXPONE
 
 def chunk_steps() -> int:
     configured = os.environ.get("SYNTH_CHUNK_STEPS", "").strip()
-    return int(configured) if configured else 2 * (os.cpu_count() or 1)
+    if not configured:
+        return max_concurrent()
+    if not configured.isdigit() or int(configured) < 1:
+        raise ValueError(f"SYNTH_CHUNK_STEPS={configured!r} is not allowed; allowed: an integer >= 1")
+    return int(configured)
+
+
+@contextmanager
+def one_thread():
+    """Native thread pools (OpenBLAS, OpenMP, torch) at one thread for the length of a chunk step."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @lru_cache(maxsize=4)
@@ -102,19 +126,20 @@ def generate_chunks(context: dg.OpExecutionContext, group: dict) -> list[dict]:
     """Make each chunk of the group that is not on disk yet; log progress chunk by chunk."""
     done, made = [], 0
     step_rows = sum(c["rows"] for c in group["chunks"])
-    for chunk in group["chunks"]:
-        if chunk_is_complete(Path(chunk["path"]), chunk["rows"]):
-            done.append({**chunk, "reused": True})
-            status = "already written"
-        else:
-            done.append(make_chunk(chunk, group["model_path"], group["kinds"]))
-            made += 1
-            status = "written"
-        rows_done = sum(c["rows"] for c in done)
-        context.log.info(
-            f"chunk {chunk['index'] + 1}/{group['total_chunks']} {status}: "
-            f"{rows_done:,}/{step_rows:,} rows of this step"
-        )
+    with one_thread():
+        for chunk in group["chunks"]:
+            if chunk_is_complete(Path(chunk["path"]), chunk["rows"]):
+                done.append({**chunk, "reused": True})
+                status = "already written"
+            else:
+                done.append(make_chunk(chunk, group["model_path"], group["kinds"]))
+                made += 1
+                status = "written"
+            rows_done = sum(c["rows"] for c in done)
+            context.log.info(
+                f"chunk {chunk['index'] + 1}/{group['total_chunks']} {status}: "
+                f"{rows_done:,}/{step_rows:,} rows of this step"
+            )
     context.add_output_metadata({"chunks_made": made, "chunks_reused": len(done) - made, "rows": step_rows})
     return done
 
