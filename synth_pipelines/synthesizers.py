@@ -119,7 +119,8 @@ class SDVModel:
         self.synthesizer = synthesizer
         self.training_record = training_record
         self.marginals: TabulatedMarginals | None = None
-        if name == "gaussian_copula":
+        # SDV leaves the copula out when no column needs modelling (keys only): nothing to tabulate.
+        if name == "gaussian_copula" and getattr(synthesizer._model, "univariates", None):
             self.marginals = TabulatedMarginals(synthesizer._model)
 
     def sample(self, num_rows: int, seed: int) -> pd.DataFrame:

@@ -264,8 +264,17 @@ class BookKeepingClipper:
         return norms
 
 
-def _privatise(module, optimizer, loader, epsilon, delta, epochs, noise_generator, private: bool):
-    """Opacus' Poisson loader, accountant and noising optimizer; clipping by `BookKeepingClipper`."""
+CLIPPINGS = ("bookkeeping", "ghost")
+
+
+def _privatise(module, optimizer, loader, epsilon, delta, epochs, noise_generator, private: bool, clipping: str):
+    """Opacus' Poisson loader, accountant and noising optimizer; clipping by `BookKeepingClipper`.
+
+    `clipping="ghost"` keeps Opacus' own ghost clipping (two backward passes) instead: the
+    benchmark times both against the plain model in one session.
+    """
+    if clipping not in CLIPPINGS:
+        raise ValueError(f"clipping {clipping!r} is not allowed; allowed: {', '.join(CLIPPINGS)}")
     if not private:
         return module, optimizer, _PerRowLoss(), loader, None, None
     from opacus import PrivacyEngine
@@ -283,6 +292,8 @@ def _privatise(module, optimizer, loader, epsilon, delta, epochs, noise_generato
         grad_sample_mode="ghost",
         noise_generator=noise_generator,
     )
+    if clipping == "ghost":
+        return module, optimizer, criterion, loader, engine, None
     # Only the optimizer (noise on the clipped sum), the loader and the accountant are kept:
     # Opacus' ghost hooks come off and the clipper takes the unwrapped network.
     module.remove_hooks()
@@ -300,6 +311,7 @@ def train_neural(
     epsilon: float,
     delta: float,
     private: bool = True,
+    clipping: str = "bookkeeping",
 ) -> tuple[nn.Module, dict[str, Any], list[dict[str, float]]]:
     """Train the TVAE's decoder or the GAN's generator; `private=False` is the same loop without DP (timing)."""
     spans = _spans(schema)
@@ -316,7 +328,7 @@ def train_neural(
         vae = _TVAE(width, n_numeric).to(device)
         optimizer = torch.optim.Adam(vae.parameters(), lr=1e-3)
         vae, optimizer, criterion, loader, engine, clipper = _privatise(
-            vae, optimizer, loader, epsilon, delta, epochs, noise_generator, private
+            vae, optimizer, loader, epsilon, delta, epochs, noise_generator, private, clipping
         )
         for epoch in range(epochs):
             started, total, count = time.perf_counter(), 0.0, 0
@@ -338,7 +350,7 @@ def train_neural(
                 total, count = total + float(loss.item()) * len(batch), count + len(batch)
             epoch_seconds.append(time.perf_counter() - started)
             curve.append({"epoch": epoch, "loss": total / max(count, 1)})
-        network = vae.decoder
+        network = getattr(vae, "_module", vae).decoder  # Opacus wraps the network under ghost clipping
         steps_module = optimizer
     else:
         generator = _Generator(width, spans).to(device)
@@ -347,7 +359,7 @@ def train_neural(
         g_optimizer = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.9))
         d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.9))
         discriminator, d_optimizer, criterion, loader, engine, clipper = _privatise(
-            discriminator, d_optimizer, loader, epsilon, delta, epochs, noise_generator, private
+            discriminator, d_optimizer, loader, epsilon, delta, epochs, noise_generator, private, clipping
         )
         for epoch in range(epochs):
             started, d_total, g_total, count = time.perf_counter(), 0.0, 0.0, 0
@@ -373,6 +385,9 @@ def train_neural(
                 d_optimizer.step()
 
                 # The generator never sees a real row: its update is post-processing of D.
+                ghost_hooks = engine is not None and clipper is None
+                if ghost_hooks:
+                    discriminator.disable_hooks()
                 fake = _activate(generator(torch.randn(len(batch), LATENT, device=device)), spans)
                 g_loss = F.binary_cross_entropy_with_logits(
                     discriminator(fake)[:, 0], torch.ones(len(fake), device=device)
@@ -380,6 +395,8 @@ def train_neural(
                 g_optimizer.zero_grad(set_to_none=True)
                 g_loss.backward()
                 g_optimizer.step()
+                if ghost_hooks:
+                    discriminator.enable_hooks()
                 d_optimizer.zero_grad(set_to_none=True)
                 d_total += float(d_loss.item()) * len(batch)
                 g_total += float(g_loss.item()) * len(batch)
