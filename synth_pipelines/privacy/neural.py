@@ -16,8 +16,10 @@ GAN packing (pac) is 1: a packed discriminator sample would hold several rows, a
 sampling would reshuffle which rows share a pack.
 
 After generation, each numeric column is matched to its released marginal by rank: the
-sampled values are replaced by the marginal's quantiles in the same order. That is
-post-processing, keeps the learned dependence, and gives the columns their released shape.
+sampled values are replaced by the marginal's quantiles in the same order; each categorical
+column's per-row probabilities are rescaled until their mean is the released marginal
+(`calibrate_to_marginal`). Both are post-processing, keep the learned dependence, and give
+the columns their released shape.
 """
 
 from __future__ import annotations
@@ -138,6 +140,31 @@ class _PerRowLoss:
         return losses.mean() if self.reduction == "mean" else losses.sum()
 
 
+def calibrate_to_marginal(probs: np.ndarray, target: np.ndarray, rounds: int = 100, tol: float = 1e-4) -> np.ndarray:
+    """Rescale each category's column of per-row probabilities until their mean is the released marginal.
+
+    Iterative proportional fitting: multiply category k by target_k / mean_k, renormalise
+    each row, repeat. Every row's odds between two categories change by the same factor, so
+    the order of rows by those odds (what the model learned from the other columns) is
+    kept, while the column as a whole takes the released shape, as numeric columns do by
+    rank matching. Post-processing of the model and the released marginal: no ε.
+    """
+    target = np.asarray(target, dtype=np.float64)
+    probs = probs.astype(np.float64, copy=True)
+    for _ in range(rounds):
+        mean = probs.mean(axis=0)
+        if np.max(np.abs(mean - target)) < tol:
+            break
+        scale = np.divide(target, mean, out=np.zeros_like(target), where=mean > 0)
+        probs *= scale
+        totals = probs.sum(axis=1, keepdims=True)
+        empty = totals[:, 0] <= 0
+        probs[empty] = target
+        totals[empty] = 1.0
+        probs /= totals
+    return probs
+
+
 class DPNeuralModel:
     """A trained decoder/generator and the private schema; samples rows, holds no training row."""
 
@@ -174,6 +201,7 @@ class DPNeuralModel:
                 probs = np.exp(logits) * (spec.probs > 0)
                 probs[probs.sum(axis=1) == 0] = spec.probs
                 probs /= probs.sum(axis=1, keepdims=True)
+                probs = calibrate_to_marginal(probs, spec.probs)
                 cumulative = probs.cumsum(axis=1)
                 draws = rng.uniform(size=(num_rows, 1))
                 slots = np.minimum((cumulative < draws).sum(axis=1), width - 1)

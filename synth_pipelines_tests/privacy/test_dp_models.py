@@ -126,3 +126,34 @@ def test_model_artifact_holds_no_training_rows(adult, adult_metadata, tmp_path: 
     rows = pd.concat([reloaded.sample(2000, seed=s) for s in range(3)])
     assert MARKER_TEXT not in set(rows["workclass"].dropna())
     assert (rows["fnlwgt"] != MARKER_NUMBER).all()
+
+
+def test_calibration_gives_the_released_marginal_and_keeps_each_rows_odds_order() -> None:
+    import numpy as np
+
+    from synth_pipelines.privacy.neural import calibrate_to_marginal
+
+    rng = np.random.default_rng(4)
+    logits = rng.normal(scale=2.0, size=(3000, 4)) + np.array([2.0, 0.0, -1.0, 0.0])
+    probs = np.exp(logits) * np.array([1, 1, 1, 0])  # the last slot is released as empty
+    probs /= probs.sum(axis=1, keepdims=True)
+    target = np.array([0.2, 0.5, 0.3, 0.0])
+    calibrated = calibrate_to_marginal(probs, target)
+    np.testing.assert_allclose(calibrated.mean(axis=0), target, atol=1e-4)
+    np.testing.assert_allclose(calibrated.sum(axis=1), 1.0)
+    assert (calibrated[:, 3] == 0).all()
+    # The rows that favoured slot 0 over slot 1 most still do, in the same order.
+    before, after = probs[:, 0] / probs[:, 1], calibrated[:, 0] / calibrated[:, 1]
+    assert (np.argsort(before, kind="stable") == np.argsort(after, kind="stable")).all()
+
+
+@pytest.mark.parametrize("name", ["dp_tvae", "dp_ctgan"])
+def test_neural_categorical_columns_take_the_released_marginal(fitted, name: str) -> None:
+    model = fitted[name]
+    rows = model.sample(6000, seed=2)
+    spec = next(c for c in model.schema.columns if c.name == "relationship")
+    released = dict(zip([None, *spec.categories], spec.probs, strict=True))
+    shares = rows["relationship"].value_counts(normalize=True, dropna=False)
+    for value, share in shares.items():
+        key = None if pd.isna(value) else value
+        assert share == pytest.approx(released[key], abs=0.02), value
