@@ -242,8 +242,14 @@ class BookKeepingClipper:
             raise ValueError(f"book-keeping clipping covers nn.Linear layers only; not: {', '.join(stray)}")
         self._seen: dict[nn.Linear, tuple[torch.Tensor, torch.Tensor]] = {}
         self._recording = False
-        for layer in self.layers:
-            layer.register_forward_hook(self._keep)
+        self._hooks = [layer.register_forward_hook(self._keep) for layer in self.layers]
+
+    def close(self) -> None:
+        """Take the hooks off, so the trained network (which is saved) keeps no reference to the clipper."""
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks.clear()
+        self._seen.clear()
 
     def _keep(self, layer: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         if not self._recording:
@@ -378,7 +384,9 @@ def train_neural(
                 total, count = total + float(loss.item()) * len(batch), count + len(batch)
             epoch_seconds.append(time.perf_counter() - started)
             curve.append({"epoch": epoch, "loss": total / max(count, 1)})
-        network = getattr(vae, "_module", vae).decoder  # Opacus wraps the network under ghost clipping
+        if hasattr(vae, "remove_hooks"):  # Opacus wraps the network under ghost clipping
+            vae.remove_hooks()
+        network = getattr(vae, "_module", vae).decoder
         steps_module = optimizer
     else:
         generator = _Generator(width, spans).to(device)
@@ -439,6 +447,8 @@ def train_neural(
             )
         network = nn.Sequential(generator.body)
         steps_module = d_optimizer
+    if clipper is not None:
+        clipper.close()
     record: dict[str, Any] = {"epoch_seconds": epoch_seconds}
     if engine is not None:
         record.update(

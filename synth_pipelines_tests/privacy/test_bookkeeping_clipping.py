@@ -106,6 +106,7 @@ def test_both_clippings_train_under_the_same_accounting(adult, adult_metadata, n
     for clipping in ("bookkeeping", "ghost"):
         network, record, curve = train_neural(name, encoded, schema, 2, 250, "cpu", 2.0, 1e-5, clipping=clipping)
         assert len(curve) == 2 and all(np.isfinite(list(point.values())).all() for point in curve)
+        assert not any(module._forward_hooks for module in network.modules())  # the saved network is clean
         records[clipping] = record
     for key in ("epsilon", "noise_multiplier", "sampling_rate", "steps"):
         assert records["bookkeeping"][key] == pytest.approx(records["ghost"][key]), key
