@@ -34,6 +34,23 @@ class RequestStore(Protocol):
     def read_standing(self, request_id: str) -> bytes | None: ...
 
 
+def request_bytes(request: SynthesisRequest) -> bytes:
+    """A request as every store keeps it in accepted/ and standing/."""
+    return json.dumps(request.model_dump(mode="json"), indent=2, sort_keys=True).encode()
+
+
+def check_request_size(name: str, size: int) -> None:
+    if size > MAX_REQUEST_BYTES:
+        raise RequestError([("request", f"{name} is over {MAX_REQUEST_BYTES:,} bytes; requests are small JSON")])
+
+
+def rejection(name: str, problems: list[dict[str, str]]) -> tuple[str, bytes]:
+    """Where a rejected file goes (a stamped name) and its `.error.json` saying why."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    error = {"file": name, "rejected_at": datetime.now(UTC).isoformat(), "errors": problems}
+    return f"{stamp}-{name}", json.dumps(error, indent=2).encode()
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -55,8 +72,7 @@ class LocalRequestStore:
 
     def read_incoming(self, name: str) -> bytes:
         path = self.root / "incoming" / name
-        if path.stat().st_size > MAX_REQUEST_BYTES:
-            raise RequestError([("request", f"{name} is over {MAX_REQUEST_BYTES:,} bytes; requests are small JSON")])
+        check_request_size(name, path.stat().st_size)
         return path.read_bytes()
 
     def accept(self, name: str, request: SynthesisRequest) -> None:
@@ -64,10 +80,9 @@ class LocalRequestStore:
         (self.root / "incoming" / name).unlink(missing_ok=True)
 
     def reject(self, name: str, problems: list[dict[str, str]]) -> None:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        target = self.root / "rejected" / f"{stamp}-{name}"
-        error = {"file": name, "rejected_at": datetime.now(UTC).isoformat(), "errors": problems}
-        _atomic_write(target.with_name(target.name + ".error.json"), json.dumps(error, indent=2).encode())
+        stamped, error = rejection(name, problems)
+        target = self.root / "rejected" / stamped
+        _atomic_write(target.with_name(target.name + ".error.json"), error)
         shutil.move(self.root / "incoming" / name, target)
 
     def accepted(self) -> list[str]:
@@ -78,15 +93,13 @@ class LocalRequestStore:
         return path.read_bytes() if path.is_file() else None
 
     def put_accepted(self, request: SynthesisRequest) -> None:
-        payload = json.dumps(request.model_dump(mode="json"), indent=2, sort_keys=True).encode()
-        _atomic_write(self.root / "accepted" / f"{request.request_id}.json", payload)
+        _atomic_write(self.root / "accepted" / f"{request.request_id}.json", request_bytes(request))
 
     def rejected_errors(self) -> list[dict]:
         return [json.loads(p.read_text()) for p in sorted((self.root / "rejected").glob("*.error.json"))]
 
     def put_standing(self, name: str, request: SynthesisRequest) -> None:
-        payload = json.dumps(request.model_dump(mode="json"), indent=2, sort_keys=True).encode()
-        _atomic_write(self.root / "standing" / f"{request.request_id}.json", payload)
+        _atomic_write(self.root / "standing" / f"{request.request_id}.json", request_bytes(request))
         (self.root / "incoming" / name).unlink(missing_ok=True)
 
     def standing(self) -> list[str]:

@@ -8,12 +8,10 @@ intake sees it again (a duplicate of an accepted request is refused, never run t
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
-from synth_pipelines.request import RequestError, SynthesisRequest
-
-MAX_REQUEST_BYTES = 1024 * 1024
+from synth_pipelines.intake import check_request_size, rejection, request_bytes
+from synth_pipelines.request import SynthesisRequest
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -52,9 +50,7 @@ class S3RequestStore:
 
     def read_incoming(self, name: str) -> bytes:
         key = self._key("incoming", name)
-        size = self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
-        if size > MAX_REQUEST_BYTES:
-            raise RequestError([("request", f"{name} is over {MAX_REQUEST_BYTES:,} bytes; requests are small JSON")])
+        check_request_size(name, self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
         return self._get(key)
 
     def accept(self, name: str, request: SynthesisRequest) -> None:
@@ -62,10 +58,8 @@ class S3RequestStore:
         self.client.delete_object(Bucket=self.bucket, Key=self._key("incoming", name))
 
     def reject(self, name: str, problems: list[dict[str, str]]) -> None:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        target = f"{stamp}-{name}"
-        error = {"file": name, "rejected_at": datetime.now(UTC).isoformat(), "errors": problems}
-        self._put(self._key("rejected", target + ".error.json"), json.dumps(error, indent=2).encode())
+        target, error = rejection(name, problems)
+        self._put(self._key("rejected", target + ".error.json"), error)
         self.client.copy_object(
             Bucket=self.bucket,
             Key=self._key("rejected", target),
@@ -76,15 +70,17 @@ class S3RequestStore:
     def accepted(self) -> list[str]:
         return [n.removesuffix(".json") for n in self._names("accepted") if n.endswith(".json")]
 
-    def read_accepted(self, request_id: str) -> bytes | None:
+    def _read_request(self, folder: str, request_id: str) -> bytes | None:
         try:
-            return self._get(self._key("accepted", f"{request_id}.json"))
+            return self._get(self._key(folder, f"{request_id}.json"))
         except self.client.exceptions.NoSuchKey:
             return None
 
+    def read_accepted(self, request_id: str) -> bytes | None:
+        return self._read_request("accepted", request_id)
+
     def put_accepted(self, request: SynthesisRequest) -> None:
-        payload = json.dumps(request.model_dump(mode="json"), indent=2, sort_keys=True).encode()
-        self._put(self._key("accepted", f"{request.request_id}.json"), payload)
+        self._put(self._key("accepted", f"{request.request_id}.json"), request_bytes(request))
 
     def rejected_errors(self) -> list[dict]:
         return [
@@ -94,15 +90,11 @@ class S3RequestStore:
         ]
 
     def put_standing(self, name: str, request: SynthesisRequest) -> None:
-        payload = json.dumps(request.model_dump(mode="json"), indent=2, sort_keys=True).encode()
-        self._put(self._key("standing", f"{request.request_id}.json"), payload)
+        self._put(self._key("standing", f"{request.request_id}.json"), request_bytes(request))
         self.client.delete_object(Bucket=self.bucket, Key=self._key("incoming", name))
 
     def standing(self) -> list[str]:
         return [n.removesuffix(".json") for n in self._names("standing") if n.endswith(".json")]
 
     def read_standing(self, request_id: str) -> bytes | None:
-        try:
-            return self._get(self._key("standing", f"{request_id}.json"))
-        except self.client.exceptions.NoSuchKey:
-            return None
+        return self._read_request("standing", request_id)
