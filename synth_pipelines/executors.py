@@ -69,6 +69,50 @@ def max_concurrent() -> int:
     return count or os.cpu_count() or 1
 
 
+# What a step process needs to open the Dagster instance, which the forkserver imports once
+# (synth_pipelines.preload) instead of every step importing it on its first event.
+INSTANCE_MODULES = (
+    "alembic.command",
+    "alembic.config",
+    "alembic.autogenerate",
+    "alembic.runtime.migration",
+    "sqlalchemy.dialects.sqlite",
+    "sqlalchemy.dialects.postgresql",
+    "dagster._core.instance.factory",
+    "dagster._core.storage.sql",
+    "dagster._core.storage.sqlite_storage",
+    "dagster._core.storage.runs.sqlite",
+    "dagster._core.storage.event_log.sqlite",
+    "dagster._core.storage.schedules.sqlite",
+    "dagster._core.storage.local_compute_log_manager",
+    "dagster._core.storage.upath_io_manager",
+    "dagster._core.storage.migration.utils",
+    "dagster._core.storage.root",
+    "dagster._core.utility_ops",
+    "dagster._core.system_config.composite_descent",
+    "dagster._core.workspace.context",
+    "dagster._core.scheduler.instigation",
+    "dagster._core.snap",
+    "dagster._core.secrets.env_file",
+    "dagster._utils.temp_file",
+    "fsspec.implementations.local",
+    "upath.implementations.local",
+    "watchdog.observers",
+    "zstandard",
+    "dagster_postgres",
+)
+
+
+def import_instance_modules() -> None:
+    import importlib
+
+    for name in INSTANCE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # a storage this deployment does not install
+            pass
+
+
 def _multiprocess() -> dg.ExecutorDefinition:
     # forkserver with preloaded modules: a chunk step forks from a warm process instead of
     # re-importing torch and SDV (seconds each) in a fresh interpreter.

@@ -80,8 +80,8 @@ class TabulatedMarginals:
     The map z → ppf(Φ(z)) is smooth and monotone, so it is tabulated once at PPF_KNOTS
     evenly spaced z in [-Z_LIMIT, Z_LIMIT] and read back with linear interpolation. The
     normal scores are drawn exactly as SDV draws them, from the same random state, so the
-    rows differ from SDV's only by the interpolation error: at most ~7e-8 of a column's
-    range on Adult (`benchmarks/scale.py` measures it and how many rounded values move).
+    rows differ from SDV's only by the interpolation error (`benchmarks/scale.py` counts the
+    values that move and by how much; on Adult a few in 10,000, by one rounding step).
     """
 
     def __init__(self, copula: Any, knots: int = PPF_KNOTS):

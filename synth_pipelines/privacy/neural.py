@@ -285,15 +285,15 @@ class BookKeepingClipper:
             kept.append((layer, activations, grad))
         norms = squared.sqrt()
         factor = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
-        for layer in self.layers:
-            layer.weight.grad = torch.zeros_like(layer.weight)
-            if layer.bias is not None:
-                layer.bias.grad = torch.zeros_like(layer.bias)
         for layer, activations, grad in kept:
             scaled = grad * factor[:, None]
             layer.weight.grad = scaled.t() @ activations
             if layer.bias is not None:
                 layer.bias.grad = scaled.sum(dim=0)
+        for layer in set(self.layers) - {layer for layer, _, _ in kept}:  # unused this step: no gradient
+            layer.weight.grad = torch.zeros_like(layer.weight)
+            if layer.bias is not None:
+                layer.bias.grad = torch.zeros_like(layer.bias)
         self._seen.clear()
         return norms
 

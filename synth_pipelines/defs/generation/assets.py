@@ -6,7 +6,7 @@ SYNTH_MAX_CONCURRENT or the CPU count): a step per chunk would pay a process sta
 model load and event-log writes 100 times for a million rows, which costs more than the
 sampling, and a second round of steps pays the start again. Each step runs its native
 libraries on one thread: the parallelism is across steps, and BLAS threads spinning in two
-steps at once on two cores cost a third of the throughput. A step that fails is
+steps at once on two cores made each chunk 1.7× slower (`benchmarks/chunk_costs.py`). A step that fails is
 retried with exponential backoff and skips the chunks it already wrote, so only the
 failed chunks are made again; re-execution from failure skips finished steps.
 """
