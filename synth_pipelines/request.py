@@ -44,13 +44,20 @@ def _refuse(field: str, message: str) -> ValueError:
 class _Strict(BaseModel):
     """Unknown fields are refused everywhere in a request."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class DatasetSpec(_Strict):
     uri: str = Field(
         min_length=1,
         description="A path relative to SYNTH_DATA_ROOT, or an s3://bucket/key URI",
+    )
+    id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The dataset's identity for the privacy ledger's per-dataset cap (default: the URI). Name every "
+        "copy of the same data (re-sorted, another format, another path) with the same id",
     )
     format: Literal["csv", "parquet", "jsonl"] | None = Field(
         default=None, description="csv | parquet | jsonl; inferred from the file suffix when omitted"
@@ -112,25 +119,54 @@ class OutputSpec(_Strict):
 
 
 class PrivacySpec(_Strict):
+    """The budget. The public domain (kinds, bounds, categories) is the request's `schema`, not a field here."""
+
     epsilon: float = Field(gt=0, description="Total privacy budget; > 0 and at most SYNTH_MAX_EPSILON")
     delta: float | None = Field(
-        default=None, gt=0, lt=1, description="Must be < 1/n for the dataset's n; default 1/n^1.1"
-    )
-    bounds: dict[str, tuple[float, float]] = Field(
-        default_factory=dict,
-        description="Public [low, high] bounds per numeric column (no budget spent on them)",
-    )
-    categories: dict[str, list[str]] = Field(
-        default_factory=dict, description="Public category lists per categorical column"
+        default=None,
+        gt=0,
+        lt=1,
+        description="Default: 1/N^1.1 for the schema's declared num_rows N, else 1e-7; never derived from the rows",
     )
 
-    @field_validator("bounds")
-    @classmethod
-    def _ordered_bounds(cls, bounds: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
-        for column, (low, high) in bounds.items():
-            if not low < high:
-                raise ValueError(f"bounds for {column!r} must have low < high, got [{low}, {high}]")
-        return bounds
+
+class TableSchema(_Strict):
+    """`{"metadata": <SDV Metadata dict>, "parameters": <SDV DayZ V1 parameters>}` for one table.
+
+    The format SDV's open `DayZSynthesizer.create_parameters` writes and `validate_parameters`
+    checks: sdtypes, numeric bounds and decimal digits, category values, missing shares. It is
+    public: for a DP request it is the whole domain, and nothing structural is read from rows.
+    """
+
+    metadata: dict[str, Any] = Field(description="SDV Metadata dict with exactly one table")
+    parameters: dict[str, Any] = Field(description="SDV DayZ V1 parameters for that table")
+
+    @model_validator(mode="after")
+    def _sdv_valid(self) -> TableSchema:
+        from synth_pipelines.table_schema import check_schema
+
+        problems = check_schema(self.metadata, self.parameters)
+        if problems:
+            field, message = problems[0]
+            raise _refuse(field.removeprefix("schema."), message)  # pydantic puts this model's own "schema" first
+        return self
+
+    @property
+    def table(self) -> str:
+        return next(iter(self.metadata["tables"]))
+
+    @property
+    def columns(self) -> dict[str, dict[str, Any]]:
+        """column name → SDV column metadata, in the metadata's order."""
+        return dict(self.metadata["tables"][self.table]["columns"])
+
+    def column_parameters(self, column: str) -> dict[str, Any]:
+        table = self.parameters.get("tables", {}).get(self.table, {})
+        return dict(table.get("columns", {}).get(column, {}))
+
+    @property
+    def num_rows(self) -> int | None:
+        return self.parameters.get("tables", {}).get(self.table, {}).get("num_rows")
 
 
 class QualitySpec(_Strict):
@@ -159,6 +195,11 @@ class SynthesisRequest(_Strict):
     output: OutputSpec = Field(default_factory=OutputSpec)
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed for generation; same seed, same bytes")
     privacy: PrivacySpec | None = None
+    schema_: TableSchema | None = Field(
+        default=None,
+        alias="schema",
+        description="The table's public schema: SDV Metadata plus DayZ V1 parameters. Required for DP requests",
+    )
     quality: QualitySpec = Field(default_factory=QualitySpec)
     publish: list[Literal["local", "s3", "ipfs"]] = Field(
         default_factory=lambda: ["local"], min_length=1, description="Where to publish: local | s3 | ipfs"
@@ -205,7 +246,26 @@ class SynthesisRequest(_Strict):
                 f"a privacy block needs a DP synthesizer ({', '.join(DP_SYNTHESIZERS)}); "
                 f"{self.synthesizer.name!r} gives no privacy guarantee",
             )
+        if self.synthesizer.is_dp:
+            from synth_pipelines.table_schema import DP_SCHEMA_HELP, dp_domain_problems
+
+            if self.schema_ is None:
+                raise _refuse("schema", DP_SCHEMA_HELP)
+            problems = dp_domain_problems(self.schema_)
+            if problems:
+                field, message = problems[0]
+                raise _refuse(field, message)
         return self
+
+    @property
+    def schema(self) -> TableSchema | None:  # type: ignore[override]
+        """The declared table schema (`schema` in the request JSON)."""
+        return self.schema_
+
+    @property
+    def dataset_id(self) -> str:
+        """The identity the privacy ledger keys the per-dataset cap on."""
+        return self.dataset.id or self.dataset.uri
 
     @property
     def n_chunks(self) -> int:
@@ -213,7 +273,7 @@ class SynthesisRequest(_Strict):
 
     def canonical_json(self) -> str:
         """The request as stable JSON: the same request always gives the same text."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
 
 
 class RequestError(ValueError):
@@ -227,7 +287,7 @@ class RequestError(ValueError):
         return {"errors": [{"field": field, "message": message} for field, message in self.problems]}
 
 
-_NAMED = re.compile(r"^\[([A-Za-z_.]+)\] (.*)$", re.S)
+_NAMED = re.compile(r"^\[([^\]]+)\] (.*)$", re.S)
 
 
 def _problem(error: Any) -> tuple[str, str]:

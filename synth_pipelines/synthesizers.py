@@ -190,13 +190,18 @@ def fit_model(
     privacy: PrivacySpec | None = None,
     device: str = "cpu",
     seed: int = 0,
+    schema: Any = None,
 ) -> FittedModel:
-    """Fit the synthesizer the request names on `data` (an SDV Metadata describes it)."""
+    """Fit the synthesizer the request names on `data`.
+
+    SDV models take an SDV Metadata; DP models take the request's public `schema` and
+    nothing detected from the rows.
+    """
     device = resolve_device(device)
     if spec.is_dp:
         from synth_pipelines.privacy import fit_dp_model
 
-        return fit_dp_model(data, metadata, spec, privacy, device=device, seed=seed)
+        return fit_dp_model(data, schema, spec, privacy, device=device, seed=seed)
     import torch
 
     torch.manual_seed(seed)

@@ -1,20 +1,28 @@
-"""Differentially private synthesis, end to end: budget rules, private preprocessing, DP models, the ledger.
+"""Differentially private synthesis, end to end: budget rules, the public domain, DP models, the ledger.
 
-`fit_dp_model` is the one entry point the pipeline calls. The budget (ε, δ) is split into
-two stages, preprocessing (bounds, category lists, marginals) and training (the copula's
-correlation, or DP-SGD), which compose by basic composition: the reported ε and δ are the
-sums of what each stage spent, and neither sum exceeds what the request asked for.
+`fit_dp_model` is the one entry point the pipeline calls. The threat model is
+docs/privacy.md: neighbours add or remove one row; the request (its `schema` included) and
+the code are public. Every structural decision comes from the schema; the rows reach only
+three kinds of mechanism, each charged:
 
-The mechanisms' noise is drawn from a secret seed, never from the request's `seed`: a
-request is public, and noise an attacker can regenerate protects nothing. So fitting is
-not reproducible; sampling a fitted model is (same seed, same rows).
+- marginals: one OpenDP discrete-Gaussian histogram per modelled column (zCDP);
+- dp_gaussian_copula: one OpenDP Gaussian release of the clipped score covariance (zCDP);
+  marginals and correlation compose in zCDP and are converted to (ε, δ) once;
+- dp_tvae / dp_ctgan: DP-SGD (`privacy/neural.py`, RDP accountant), composed with the
+  marginals' (ε, δ) by basic composition.
+
+The noise, the rows' within-slot jitter key and the Poisson sampling all come from the
+`secrets` module, never from the request's `seed`: a request is public, and noise an
+attacker can regenerate protects nothing. So fitting is not reproducible; sampling a
+fitted model is (same seed, same rows). DP-SGD's sampling rate and step count come from a
+DP estimate of n (post-processing of the marginals), and nothing recorded holds the real n.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,140 +30,163 @@ import pandas as pd
 from synth_pipelines.privacy.budget import (
     check_budget,
     default_delta,
-    gaussian_sigma,
     resolve_delta,
     zcdp_epsilon,
     zcdp_rho,
 )
-from synth_pipelines.privacy.ledger import PrivacyLedger, fingerprint_file
-from synth_pipelines.privacy.schema import NUMERIC_SDTYPES, PrivateSchema, _sdtypes, fit_private_schema
+from synth_pipelines.privacy.ledger import PrivacyLedger
+from synth_pipelines.privacy.schema import GeneratedColumn, PrivateSchema, domain_from_schema, release_marginals
 from synth_pipelines.request import PrivacySpec, RequestError, SynthesizerSpec
+
+if TYPE_CHECKING:
+    from synth_pipelines.request import TableSchema
 
 __all__ = [
     "PrivacyLedger",
     "check_budget",
     "default_delta",
-    "fingerprint_file",
     "fit_dp_model",
     "resolve_delta",
 ]
 
-# Share of ε spent on preprocessing; the rest trains. The copula's "training" is one
+# Share of ε spent on the marginals; the rest trains. The copula's "training" is one
 # correlation release, which needs little; DP-SGD needs most of the budget.
 PREPROCESSING_SHARE = {"dp_gaussian_copula": 0.5, "dp_ctgan": 0.2, "dp_tvae": 0.2}
 
 
-def _check_public_knowledge(data: pd.DataFrame, metadata: Any, privacy: PrivacySpec) -> None:
-    kinds = _sdtypes(metadata, data)
-    problems = []
-    for column in privacy.bounds:
-        if column not in data.columns:
-            problems.append((f"privacy.bounds.{column}", f"column {column!r} is not in the dataset"))
-        elif kinds[column] not in NUMERIC_SDTYPES:
-            problems.append(
-                (f"privacy.bounds.{column}", f"column {column!r} is {kinds[column]}; bounds are for numeric columns")
-            )
-    for column, values in privacy.categories.items():
-        if column not in data.columns:
-            problems.append((f"privacy.categories.{column}", f"column {column!r} is not in the dataset"))
-        elif kinds[column] in NUMERIC_SDTYPES:
-            problems.append(
-                (f"privacy.categories.{column}", f"column {column!r} is numeric; categories are for categorical ones")
-            )
-        elif not values:
-            problems.append((f"privacy.categories.{column}", "must list at least one category"))
-    if problems:
-        raise RequestError(problems)
+def generated_values(column: GeneratedColumn, num_rows: int, rng: np.random.Generator) -> pd.Series:
+    """Values for a column no model learns (ids, PII-like sdtypes): made up, never taken from a row."""
+    if column.sdtype == "id":
+        return pd.Series([f"{v:016x}" for v in rng.integers(0, 2**63, size=num_rows)], dtype=object)
+    from faker import Faker
+
+    fake = Faker()
+    fake.seed_instance(int(rng.integers(0, 2**31)))
+    provider = getattr(fake, column.sdtype, None)
+    if callable(provider):
+        return pd.Series([str(provider()) for _ in range(num_rows)], dtype=object)
+    return pd.Series([fake.pystr(min_chars=8, max_chars=12) for _ in range(num_rows)], dtype=object)
 
 
-def _preprocess(
-    data: pd.DataFrame, metadata: Any, privacy: PrivacySpec, epsilon: float, delta: float, rng: np.random.Generator
-) -> tuple[PrivateSchema, float, float]:
-    """Spend at most (epsilon, delta) on the private schema; return it with what it really spent."""
-    kinds = _sdtypes(metadata, data)
-    needs_threshold = any(
-        kinds[c] not in NUMERIC_SDTYPES and kinds[c] != "boolean" and c not in privacy.categories for c in data.columns
-    )
-    threshold_delta = delta / 2 if needs_threshold else 0.0
-    conversion_delta = delta - threshold_delta
-    rho = zcdp_rho(epsilon, conversion_delta)
-    schema = fit_private_schema(data, metadata, privacy.bounds, privacy.categories, rho, threshold_delta, rng)
-    return schema, zcdp_epsilon(schema.rho_spent, conversion_delta), conversion_delta + schema.threshold_delta
+class WithGeneratedColumns:
+    """A DP model plus the schema's generated columns, in the schema's column order."""
+
+    def __init__(self, model: Any, schema: PrivateSchema):
+        self.model = model
+        self.name = model.name
+        self.schema = schema
+        self.training_record: dict[str, Any] = {}
+
+    def sample(self, num_rows: int, seed: int) -> pd.DataFrame:
+        frame = self.model.sample(num_rows, seed).reset_index(drop=True)
+        rng = np.random.default_rng([seed, 1])
+        for column in self.schema.generated:
+            frame[column.name] = generated_values(column, num_rows, rng)
+        return frame[self.schema.output_order]
 
 
 def fit_dp_model(
     data: pd.DataFrame,
-    metadata: Any,
+    schema: TableSchema | None,
     spec: SynthesizerSpec,
     privacy: PrivacySpec | None,
     device: str = "cpu",
     seed: int = 0,
+    private: bool = True,
 ) -> Any:
-    """Fit a DP synthesizer within `privacy`'s budget; the model's record says what was spent, by stage."""
+    """Fit a DP synthesizer within `privacy`'s budget on the schema's public domain.
+
+    `private=False` fits the same model with no noise and no clipping (the like-for-like
+    baseline of the privacy benchmark and the broken variant of the audit); it is never
+    reachable from a request.
+    """
     if privacy is None:
         raise RequestError(
             [("privacy", f"synthesizer {spec.name!r} is differentially private and needs a privacy block")]
         )
+    if schema is None:
+        from synth_pipelines.table_schema import DP_SCHEMA_HELP
+
+        raise RequestError([("schema", DP_SCHEMA_HELP)])
     if spec.name not in PREPROCESSING_SHARE:
         raise RequestError(
             [("synthesizer.name", f"{spec.name!r} is not a DP synthesizer; allowed: {', '.join(PREPROCESSING_SHARE)}")]
         )
-    check_budget(privacy, len(data), max_epsilon=float("inf"))
-    _check_public_knowledge(data, metadata, privacy)
-    delta, delta_was_default = resolve_delta(privacy, len(data))
-    noise_rng = np.random.default_rng(secrets.randbits(128))
+    check_budget(privacy, schema.num_rows, max_epsilon=float("inf"))
+    delta, delta_was_default = resolve_delta(privacy, schema.num_rows)
+    domain = domain_from_schema(schema)
+    missing = [name for name in domain.order if name not in data.columns]
+    if missing:  # column names are public (they are in the schema)
+        raise RequestError([("schema", f"declares columns the dataset does not have: {', '.join(missing)}")])
+    data = data[domain.order]
     epsilon_pre = privacy.epsilon * PREPROCESSING_SHARE[spec.name]
     epsilon_train = privacy.epsilon - epsilon_pre
-
-    started = time.perf_counter()
-    schema, spent_pre, delta_pre = _preprocess(data, metadata, privacy, epsilon_pre, delta / 2, noise_rng)
     from synth_pipelines.synthesizers import device_name
 
+    started = time.perf_counter()
     if spec.name == "dp_gaussian_copula":
         from synth_pipelines.privacy.copula import DPGaussianCopula, normal_scores, private_correlation
+        from synth_pipelines.privacy.schema import row_jitter
 
-        delta_train = delta / 2
-        rho = zcdp_rho(epsilon_train, delta_train)
-        # The scores' within-bin jitter is data-independent randomness, so it may come from the seed.
-        scores = normal_scores(schema, data, np.random.default_rng(seed))
-        correlation = private_correlation(scores, rho, noise_rng)
-        spent_train = zcdp_epsilon(rho, delta_train)
+        # Marginals and correlation are both zCDP: one ρ for the whole fit, one conversion.
+        rho = zcdp_rho(privacy.epsilon, delta)
+        rho_pre = rho * PREPROCESSING_SHARE[spec.name]
+        release_marginals(domain, data, rho_pre if private else 1e12)
+        jitter = row_jitter(domain, data, secrets.token_urlsafe(12))
+        scores = normal_scores(domain, data, jitter)
+        correlation, rho_train = private_correlation(scores, (rho - rho_pre) if private else 1e12)
+        spent_pre = zcdp_epsilon(domain.rho_spent, delta)
+        spent_total = zcdp_epsilon(domain.rho_spent + rho_train, delta)
+        spent_train = spent_total - spent_pre
+        delta_spent = delta
         training = {
-            "accountant": "zCDP (Gaussian mechanisms), converted by RDP; stages by basic composition",
-            "mechanism": "Gaussian histograms (marginals) + Gaussian mechanism on the clipped score covariance",
-            "noise_multiplier": gaussian_sigma(rho),
+            "accountant": "zCDP (OpenDP Gaussian mechanisms), converted to (ε, δ) once by RDP",
+            "mechanism": "OpenDP discrete Gaussian histograms (marginals) + OpenDP Gaussian mechanism on the "
+            "clipped score covariance",
+            "rho": domain.rho_spent + rho_train,
             "sampling_rate": 1.0,
             "steps": 1,
         }
-        model: Any = DPGaussianCopula(schema, correlation, {})
+        model: Any = DPGaussianCopula(domain, correlation, {})
         epochs = batch_size = None
         loss_curve: list[dict[str, float]] = []
     else:
         from synth_pipelines.privacy.neural import train_dp_neural
 
+        delta_pre = delta / 2
+        rho_pre = zcdp_rho(epsilon_pre, delta_pre)
+        release_marginals(domain, data, rho_pre if private else 1e12)
+        spent_pre = zcdp_epsilon(domain.rho_spent, delta_pre)
+        noise_rng = np.random.default_rng(secrets.randbits(128))
         model, spent_train, delta_train, training, loss_curve = train_dp_neural(
-            data, schema, spec, epsilon_train, delta / 2, device, seed, noise_rng
+            data, domain, spec, epsilon_train, delta / 2, device, seed, noise_rng, domain.rows_estimate
         )
+        spent_total = spent_pre + spent_train
+        delta_spent = delta_pre + delta_train
         epochs, batch_size = spec.epochs, spec.batch_size
+    if private and spent_total > privacy.epsilon * (1 + 1e-9):
+        raise RuntimeError(f"the fit spent ε={spent_total:.6f}, over the request's {privacy.epsilon:g}")
     seconds = time.perf_counter() - started
-    model.training_record = {
+    wrapped = WithGeneratedColumns(model, domain)
+    wrapped.training_record = {
         "synthesizer": spec.name,
         "epochs": epochs,
         "batch_size": batch_size,
         "train_seconds": round(seconds, 3),
-        "training_rows": len(data),
         "device": device,
         "device_name": device_name(device),
+        # Private: the owner's record only (the pipeline keeps it out of Dagster metadata).
         "loss_curve": loss_curve,
         "privacy": {
-            "epsilon_total": spent_pre + spent_train,
+            "epsilon_total": spent_total,
             "epsilon_by_stage": {"preprocessing": spent_pre, "training": spent_train},
             "epsilon_requested": privacy.epsilon,
             "delta": delta,
-            "delta_spent": delta_pre + delta_train,
+            "delta_spent": delta_spent,
             "delta_was_default": delta_was_default,
-            "preprocessing_mechanisms": schema.mechanisms,
+            "preprocessing_mechanisms": domain.mechanisms,
+            "generated_columns": [c.name for c in domain.generated],
             **training,
         },
     }
-    return model
+    return wrapped

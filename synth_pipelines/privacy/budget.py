@@ -19,33 +19,40 @@ from synth_pipelines.request import PrivacySpec, RequestError
 RDP_ORDERS = np.concatenate([np.linspace(1.01, 8, 140), np.arange(8, 64, 0.5), np.arange(64, 1025, 8)])
 
 
-def default_delta(n_rows: int) -> float:
-    """δ = 1/n^1.1: below 1/n, so no mechanism may release a whole row and stay (ε, δ)-DP."""
-    return 1.0 / float(max(n_rows, 2)) ** 1.1
+# δ when the request gives none and its schema declares no num_rows: below 1/n for any table we accept.
+FALLBACK_DELTA = 1e-7
 
 
-def resolve_delta(privacy: PrivacySpec, n_rows: int) -> tuple[float, bool]:
-    """The δ to use and whether it was the default; refuses δ ≥ 1/n."""
-    if n_rows < 1:
-        raise RequestError([("dataset", f"has {n_rows} rows; differential privacy needs at least 1")])
+def default_delta(declared_rows: int | None) -> float:
+    """δ = 1/N^1.1 for the schema's declared num_rows N (public), else FALLBACK_DELTA; never from the rows."""
+    if declared_rows is None:
+        return FALLBACK_DELTA
+    return min(FALLBACK_DELTA * 10, 1.0 / float(max(declared_rows, 2)) ** 1.1)
+
+
+def resolve_delta(privacy: PrivacySpec, declared_rows: int | None) -> tuple[float, bool]:
+    """The δ to use and whether it was the default; refuses δ ≥ 1/N against the declared N only.
+
+    Comparing δ with the real n would make the refusal itself a function of the rows.
+    """
     if privacy.delta is None:
-        return default_delta(n_rows), True
-    if privacy.delta >= 1.0 / n_rows:
+        return default_delta(declared_rows), True
+    if declared_rows is not None and privacy.delta >= 1.0 / declared_rows:
         raise RequestError(
             [
                 (
                     "privacy.delta",
-                    f"delta {privacy.delta:g} is not allowed for a dataset of {n_rows} rows: "
-                    f"it must be > 0 and < 1/n = {1.0 / n_rows:.3g} (omit it for the default 1/n^1.1 = "
-                    f"{default_delta(n_rows):.3g})",
+                    f"delta {privacy.delta:g} is not allowed for the schema's declared num_rows {declared_rows}: "
+                    f"it must be > 0 and < 1/num_rows = {1.0 / declared_rows:.3g} (omit it for the default "
+                    f"{default_delta(declared_rows):.3g})",
                 )
             ]
         )
     return float(privacy.delta), False
 
 
-def check_budget(privacy: PrivacySpec | None, n_rows: int, max_epsilon: float) -> None:
-    """Refuse a budget this deployment will not spend: ε outside (0, max_epsilon] or δ ≥ 1/n."""
+def check_budget(privacy: PrivacySpec | None, declared_rows: int | None, max_epsilon: float) -> None:
+    """Refuse a budget this deployment will not spend: ε outside (0, max_epsilon] or δ ≥ 1/N (declared)."""
     if privacy is None:
         return
     problems: list[tuple[str, str]] = []
@@ -58,7 +65,7 @@ def check_budget(privacy: PrivacySpec | None, n_rows: int, max_epsilon: float) -
             )
         )
     try:
-        resolve_delta(privacy, n_rows)
+        resolve_delta(privacy, declared_rows)
     except RequestError as exc:
         problems.extend(exc.problems)
     if problems:

@@ -1,19 +1,43 @@
-"""DP-SGD synthesizers, TVAE- and CTGAN-style, trained with Opacus on the private schema's encoding.
+"""DP-SGD synthesizers, TVAE- and CTGAN-style, trained on the private schema's encoding by an explicit DP-SGD loop.
 
 Why not SDV's or ctgan's own models: they fit per-column Gaussian mixtures on the raw
 data and keep the training table in a conditional sampler, neither of which is private.
 Here a row is encoded through the released marginals (numeric → normal score, categorical
 → one-hot), so the encoding itself leaks nothing, and only DP-SGD sees the rows.
 
-DP-SGD uses Opacus with Poisson sampling, the RDP accountant and `make_private_with_epsilon`
-(its ghost-clipping optimizer, which adds the noise to an already clipped sum). The clipped
-sum itself comes from book-keeping clipping (`BookKeepingClipper`; Bu et al., "Differentially
-private optimization on large model at small cost", 2023): one backward pass gives each
-linear layer's output gradients, the per-sample gradient norms follow from them and the
-layer inputs without materialising a per-sample gradient, and each weight's clipped sum is
-one matrix product. Opacus' own ghost clipping runs a second full backward pass instead.
-GAN packing (pac) is 1: a packed discriminator sample would hold several rows, and Poisson
-sampling would reshuffle which rows share a pack.
+The DP-SGD loop is written out here (`plan_dp_sgd`, `DPSGD`) rather than taken from
+Opacus' `make_private_with_epsilon`, because Opacus derives the sampling rate from the
+loader (1 / len(loader) = batch / n), which makes the rate, the step count and everything
+computed from them a function of the exact row count. Here every public number comes from
+`rows_estimate`, a DP estimate of n the caller paid for: sampling rate q = min(1, batch /
+rows_estimate), steps = ⌈epochs / q⌉, noise multiplier from Opacus' `get_noise_multiplier`
+(RDP), accounting by Opacus' `RDPAccountant`, one `.step` per step. Each step draws a
+Poisson batch (every row independently with probability q, from a secretly seeded
+generator), takes the per-sample clipped gradient sum, adds N(0, (σC)²) to every
+coordinate and divides by the public expected batch size q · rows_estimate; Adam then
+steps. An empty batch is still a step: zero sum, noise, optimizer step, accountant step,
+which is what the subsampled-Gaussian analysis assumes.
+
+A sample is what one neighbour adds: a row for the TVAE; for the GAN's discriminator a
+real row together with the fake row drawn for it (one fake per sampled real row), so the
+pair's joint gradient is clipped to C. Clipping real and fake rows separately would let one
+added row move the sum by 2C while the accountant assumes C. The clipped sums come from
+book-keeping clipping (`BookKeepingClipper`; Bu et al., "Differentially private
+optimization on large model at small cost", 2023): one backward pass gives each linear
+layer's output gradients, the per-sample norms follow from them and the layer inputs
+without materialising a per-sample gradient, and each weight's clipped sum is one matrix
+product. GAN packing (pac) is 1: a packed sample would hold several real rows.
+
+Secure noise: Opacus' `secure_mode=True` needs `torchcsprng`, whose last release (0.2.1,
+2021) ships wheels for CPython 3.6-3.9 pinned to torch 1.8.1 and no source build; pip finds
+no version for Python 3.11, and none would run on torch 2.x. So the noise is drawn through
+Opacus' `_generate_noise(..., secure_mode=True)` directly: per coordinate it draws four
+N(0, σ²) values and returns half their sum (still variance σ²), Opacus' mitigation of the
+floating-point attack on Gaussian samplers (Holohan & Braghin 2021), from a torch
+generator seeded with `secrets.randbits(63)`. What that does not give: a cryptographically
+secure generator. torch's generators (Mersenne Twister on CPU, Philox on CUDA) are
+predictable from enough of their output; the seed is secret and no raw draw is released,
+but the guarantee rests on that.
 
 After generation, each numeric column is matched to its released marginal by rank: the
 sampled values are replaced by the marginal's quantiles in the same order; each categorical
@@ -24,15 +48,23 @@ the columns their released shape.
 
 from __future__ import annotations
 
+import functools
+import math
+import numbers
 import secrets
 import time
 import warnings
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+from opacus.accountants import RDPAccountant
+from opacus.accountants.utils import get_noise_multiplier
+from opacus.optimizers.optimizer import _generate_noise
 from scipy.stats import norm
 from torch import nn
 from torch.nn import functional as F
@@ -89,8 +121,8 @@ class _TVAE(nn.Module):
         super().__init__()
         self.encoder = _mlp([width, HIDDEN, HIDDEN, 2 * LATENT])
         self.decoder = _mlp([LATENT, HIDDEN, HIDDEN, width])
-        # A linear layer fed a constant holds the numeric outputs' log-σ, so that Opacus
-        # sees every trainable parameter inside a layer it knows how to clip.
+        # A linear layer fed a constant holds the numeric outputs' log-σ, so that every
+        # trainable parameter sits in a layer the book-keeping clipper knows how to clip.
         self.log_sigma = nn.Linear(1, max(n_numeric, 1))
 
     def forward(self, rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -126,18 +158,6 @@ def _activate(raw: torch.Tensor, spans: list, hard: bool = False) -> torch.Tenso
         else:
             parts.append(F.gumbel_softmax(raw[:, start:end], tau=0.2, hard=hard))
     return torch.cat(parts, dim=1)
-
-
-class _PerRowLoss:
-    """The criterion Opacus' ghost clipping wraps: it receives per-row losses already computed."""
-
-    def __init__(self) -> None:
-        self.reduction = "mean"
-
-    def __call__(self, losses: torch.Tensor) -> torch.Tensor:
-        if self.reduction == "none":
-            return losses
-        return losses.mean() if self.reduction == "mean" else losses.sum()
 
 
 def calibrate_to_marginal(probs: np.ndarray, target: np.ndarray, rounds: int = 100, tol: float = 1e-4) -> np.ndarray:
@@ -219,18 +239,38 @@ class _Generator(nn.Module):
         return self.body(noise)
 
 
+def _pairs_within_groups(groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every pair (j, k), j ≠ k, of rows that belong to the same sample, each pair once."""
+    order = torch.argsort(groups, stable=True)
+    ordered = groups[order]
+    firsts, seconds = [], []
+    # In sorted order a sample's rows are adjacent: the pairs at offset d are those whose
+    # ids match d places apart, and once no id matches at some offset none does further on.
+    for offset in range(1, len(order)):
+        same = ordered[:-offset] == ordered[offset:]
+        if not bool(same.any()):
+            break
+        firsts.append(order[:-offset][same])
+        seconds.append(order[offset:][same])
+    if not firsts:
+        empty = torch.zeros(0, dtype=torch.long, device=groups.device)
+        return empty, empty
+    return torch.cat(firsts), torch.cat(seconds)
+
+
 class BookKeepingClipper:
     """Per-sample clipped gradient sums for a network of `nn.Linear` layers, from one backward pass.
 
     While `recording()`, each linear layer keeps its input `a` (rows × in) and its output.
-    `backward(losses)` asks autograd for the gradient of the summed per-row losses with
-    respect to those outputs only (`g`, rows × out), so no weight gradient is computed
-    twice. Row i's gradient for a layer is the outer product g_i a_iᵀ (plus g_i for the
-    bias), whose squared norm is |g_i|²|a_i|² (+ |g_i|²); summed over layers that is the
-    row's whole squared gradient norm. With c_i = min(1, C / (norm_i + 1e-6)) (Opacus'
-    factor) the clipped sum of a weight is (c ⊙ g)ᵀ a, written to `.grad` for the DP
-    optimizer to noise. Exact for layers fed (rows × features) and called once per step;
-    anything else is refused.
+    `backward(losses, groups)` asks autograd for the gradient of the summed per-row losses
+    with respect to those outputs only (`g`, rows × out), so no weight gradient is computed
+    twice. `groups[j]` names the sample row j belongs to (default: each row its own sample).
+    Sample s's gradient for a layer is G_s = Σ_{j∈s} g_j a_jᵀ (plus Σ_{j∈s} g_j for the bias),
+    so |G_s|² = Σ_{j,k∈s} (g_j·g_k)(a_j·a_k) and the bias adds Σ_{j,k∈s} g_j·g_k: the rows'
+    own terms plus twice each within-sample pair. Summed over layers that is the sample's
+    whole squared gradient norm. With c_s = min(1, C / (norm_s + 1e-6)) (Opacus' factor) on
+    every row of s, each weight's clipped sum is (c ⊙ g)ᵀ a, written to `.grad`. Exact for
+    layers fed (rows × features) and called once per step; anything else is refused.
     """
 
     def __init__(self, module: nn.Module, max_grad_norm: float):
@@ -267,24 +307,40 @@ class BookKeepingClipper:
         finally:
             self._recording = False
 
-    def backward(self, losses: torch.Tensor) -> torch.Tensor:
-        """Set every layer's `.grad` to the clipped sum of its per-row gradients; return the rows' norms."""
+    def backward(self, losses: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
+        """Set every layer's `.grad` to the clipped sum of its per-sample gradients; return the samples' norms.
+
+        `groups` (one sample id per row, ids 0 … S-1) clips rows that one neighbour adds
+        together as one sample, e.g. a real row and the fake row drawn for it.
+        """
+        rows = losses.shape[0]
+        if groups is None:
+            groups = torch.arange(rows, device=losses.device)
+        groups = groups.to(device=losses.device, dtype=torch.long)
+        if groups.shape != (rows,):
+            raise ValueError("groups must hold one sample id per row of losses")
+        samples = int(groups.max()) + 1 if rows else 0
+        first, second = _pairs_within_groups(groups)
         layers = [layer for layer in self.layers if layer in self._seen]
         outputs = [self._seen[layer][1] for layer in layers]
         grads = torch.autograd.grad(losses.sum(), outputs, allow_unused=True)
-        squared = torch.zeros(losses.shape[0], device=losses.device, dtype=losses.dtype)
+        squared = torch.zeros(samples, device=losses.device, dtype=losses.dtype)
         kept = []
         for layer, grad in zip(layers, grads, strict=True):
             if grad is None:
                 continue
             activations = self._seen[layer][0]
-            grad_sq = grad.pow(2).sum(dim=1)
-            squared = squared + grad_sq * activations.pow(2).sum(dim=1)
-            if layer.bias is not None:
-                squared = squared + grad_sq
+            bias = 1.0 if layer.bias is not None else 0.0
+            own = grad.pow(2).sum(dim=1) * (activations.pow(2).sum(dim=1) + bias)
+            cross = (grad[first] * grad[second]).sum(dim=1) * (
+                (activations[first] * activations[second]).sum(dim=1) + bias
+            )
+            squared.index_add_(0, groups, own.to(squared.dtype))
+            squared.index_add_(0, groups[first], 2.0 * cross.to(squared.dtype))
             kept.append((layer, activations, grad))
-        norms = squared.sqrt()
-        factor = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
+        # Rounding can leave a sample whose gradients cancel a hair below zero.
+        norms = squared.clamp(min=0.0).sqrt()
+        factor = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)[groups]
         for layer, activations, grad in kept:
             scaled = grad * factor[:, None]
             layer.weight.grad = scaled.t() @ activations
@@ -298,41 +354,125 @@ class BookKeepingClipper:
         return norms
 
 
-CLIPPINGS = ("bookkeeping", "ghost")
+@functools.lru_cache(maxsize=64)
+def _noise_multiplier(epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
+    """Opacus' binary search for the RDP noise multiplier (public inputs only, so it may be cached)."""
+    with warnings.catch_warnings():
+        # At few steps the RDP optimum lies past Opacus' largest order: the bound stays valid, only looser.
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        return float(
+            get_noise_multiplier(
+                target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate, steps=steps, accountant="rdp"
+            )
+        )
 
 
-def _privatise(module, optimizer, loader, epsilon, delta, epochs, noise_generator, private: bool, clipping: str):
-    """Opacus' Poisson loader, accountant and noising optimizer; clipping by `BookKeepingClipper`.
+@dataclass(frozen=True)
+class DPSGDPlan:
+    """The public numbers of one DP-SGD run, all computed from the batch size, epochs and `rows_estimate`."""
 
-    `clipping="ghost"` keeps Opacus' own ghost clipping (two backward passes) instead: the
-    benchmark times both against the plain model in one session.
+    sample_rate: float
+    steps: int
+    expected_batch_size: float
+    noise_multiplier: float  # 0 when not private
+    max_grad_norm: float
+
+
+def plan_dp_sgd(
+    epochs: int,
+    batch_size: int,
+    rows_estimate: float,
+    epsilon: float,
+    delta: float,
+    private: bool = True,
+    max_grad_norm: float = MAX_GRAD_NORM,
+) -> DPSGDPlan:
+    """Sampling rate, steps and the RDP noise multiplier that reaches (epsilon, delta) after those steps."""
+    if not (isinstance(rows_estimate, numbers.Real) and math.isfinite(rows_estimate) and rows_estimate > 0):
+        raise ValueError("rows_estimate must be a finite number above 0 (a DP estimate of the row count)")
+    sample_rate = min(1.0, batch_size / float(rows_estimate))
+    # The tolerance keeps a ratio that is whole up to rounding (2 / 0.1) from gaining a step.
+    steps = max(1, math.ceil(epochs / sample_rate - 1e-9))
+    noise_multiplier = _noise_multiplier(epsilon, delta, sample_rate, steps) if private else 0.0
+    return DPSGDPlan(sample_rate, steps, sample_rate * float(rows_estimate), noise_multiplier, max_grad_norm)
+
+
+class DPSGD:
+    """Poisson batches, noise and accounting of one DP-SGD run, from generators seeded by `secrets`.
+
+    Never the request's seed: the request is public, and noise or a sample an attacker can
+    regenerate protects nothing. With `private=False` the same batches and the same scaling
+    by the expected batch size, without noise or accounting: the like-for-like baseline.
     """
-    if clipping not in CLIPPINGS:
-        raise ValueError(f"clipping {clipping!r} is not allowed; allowed: {', '.join(CLIPPINGS)}")
-    if not private:
-        return module, optimizer, _PerRowLoss(), loader, None, None
-    from opacus import PrivacyEngine
 
-    engine = PrivacyEngine(accountant="rdp")
-    module, optimizer, criterion, loader = engine.make_private_with_epsilon(
-        module=module,
-        optimizer=optimizer,
-        criterion=_PerRowLoss(),
-        data_loader=loader,
-        target_epsilon=epsilon,
-        target_delta=delta,
-        epochs=epochs,
-        max_grad_norm=MAX_GRAD_NORM,
-        grad_sample_mode="ghost",
-        noise_generator=noise_generator,
-    )
-    if clipping == "ghost":
-        return module, optimizer, criterion, loader, engine, None
-    # Only the optimizer (noise on the clipped sum), the loader and the accountant are kept:
-    # Opacus' ghost hooks come off and the clipper takes the unwrapped network.
-    module.remove_hooks()
-    module = module._module
-    return module, optimizer, criterion, loader, engine, BookKeepingClipper(module, MAX_GRAD_NORM)
+    def __init__(self, plan: DPSGDPlan, device: str = "cpu", private: bool = True):
+        self.plan = plan
+        self.private = private
+        self._sampling = torch.Generator().manual_seed(secrets.randbits(63))
+        self._noise = torch.Generator(device=device).manual_seed(secrets.randbits(63))
+        self.accountant = RDPAccountant()
+
+    def batches(self, rows: int) -> Iterator[torch.Tensor]:
+        """`plan.steps` index tensors, each row in each with probability q, empty ones included."""
+        for _ in range(self.plan.steps):
+            yield torch.nonzero(torch.rand(rows, generator=self._sampling) < self.plan.sample_rate).flatten()
+
+    def release(self, parameters: Iterable[nn.Parameter]) -> None:
+        """Turn each parameter's clipped gradient sum into the noisy mean the optimizer steps on; count the step."""
+        std = self.plan.noise_multiplier * self.plan.max_grad_norm if self.private else 0.0
+        for param in parameters:
+            total = param.grad if param.grad is not None else torch.zeros_like(param)
+            if self.private:
+                total = total + _generate_noise(std=std, reference=total, generator=self._noise, secure_mode=True)
+            param.grad = total / self.plan.expected_batch_size
+        if self.private:
+            self.accountant.step(noise_multiplier=self.plan.noise_multiplier, sample_rate=self.plan.sample_rate)
+
+    @property
+    def steps_counted(self) -> int:
+        return int(sum(steps for _, _, steps in self.accountant.history))
+
+    def epsilon(self, delta: float) -> float:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+            return float(self.accountant.get_epsilon(delta))
+
+
+def discriminator_backward(
+    discriminator: nn.Module, clipper: BookKeepingClipper | None, real: torch.Tensor, fake: torch.Tensor
+) -> torch.Tensor:
+    """The discriminator's gradient sum for one batch, each real row clipped together with its fake row.
+
+    Fake row i is the one drawn for real row i, so adding real row i adds both: the pair is
+    one sample (sensitivity C). Without a clipper (not private) the plain sum. Returns the
+    per-row losses, detached.
+    """
+    if len(real) != len(fake):
+        raise ValueError("the discriminator step needs one fake row per real row")
+    labels = torch.cat([torch.ones(len(real), device=real.device), torch.zeros(len(fake), device=real.device)])
+    labels = labels.to(real.dtype)
+    if clipper is None:
+        losses = F.binary_cross_entropy_with_logits(
+            discriminator(torch.cat([real, fake]))[:, 0], labels, reduction="none"
+        )
+        losses.sum().backward()
+        return losses.detach()
+    pair = torch.arange(len(real), device=real.device)
+    with clipper.recording():
+        logits = discriminator(torch.cat([real, fake]))[:, 0]
+    losses = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    clipper.backward(losses, groups=torch.cat([pair, pair]))
+    return losses.detach()
+
+
+def _zero_grads(parameters: Iterable[nn.Parameter]) -> None:
+    """An empty batch's clipped sum: zero for every parameter."""
+    for param in parameters:
+        param.grad = torch.zeros_like(param)
+
+
+def _epoch_ends(steps: int, epochs: int) -> set[int]:
+    return {max(1, round((epoch + 1) * steps / epochs)) for epoch in range(epochs)}
 
 
 def train_neural(
@@ -344,121 +484,112 @@ def train_neural(
     device: str,
     epsilon: float,
     delta: float,
+    rows_estimate: float,
     private: bool = True,
-    clipping: str = "bookkeeping",
 ) -> tuple[nn.Module, dict[str, Any], list[dict[str, float]]]:
-    """Train the TVAE's decoder or the GAN's generator; `private=False` is the same loop without DP (timing)."""
+    """Train the TVAE's decoder or the GAN's generator by DP-SGD; `private=False` is the same loop without DP.
+
+    Returns the network, a record (the plan's public numbers, the accountant's ε and step
+    count when private, seconds per epoch) and the loss curve, which is a function of the
+    rows and stays private.
+    """
+    plan = plan_dp_sgd(epochs, batch_size, rows_estimate, epsilon, delta, private)
+    runner = DPSGD(plan, device, private)
     spans = _spans(schema)
     width = encoded.shape[1]
-    rows = torch.from_numpy(encoded)
-    loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(rows), batch_size=min(batch_size, len(rows)), shuffle=True
-    )
-    noise_generator = torch.Generator(device=device).manual_seed(secrets.randbits(63))
+    rows = torch.from_numpy(encoded).to(device)
+    ends = _epoch_ends(plan.steps, epochs)
     curve: list[dict[str, float]] = []
     epoch_seconds: list[float] = []
+    started = time.perf_counter()
+    totals = torch.zeros(2, dtype=torch.float64, device=device)  # losses summed over the epoch's rows
+    count = g_count = 0
     if name == "dp_tvae":
         n_numeric = sum(1 for *_, numeric in spans if numeric)
         vae = _TVAE(width, n_numeric).to(device)
         optimizer = torch.optim.Adam(vae.parameters(), lr=1e-3)
-        vae, optimizer, criterion, loader, engine, clipper = _privatise(
-            vae, optimizer, loader, epsilon, delta, epochs, noise_generator, private, clipping
-        )
-        for epoch in range(epochs):
-            started, total, count = time.perf_counter(), 0.0, 0
-            for (batch,) in loader:
-                if len(batch) == 0:
-                    continue
-                batch = batch.to(device)
-                optimizer.zero_grad(set_to_none=True)
-                if clipper is None:
-                    loss = criterion(_tvae_loss(vae(batch), batch, spans))
-                    loss.backward()
-                else:
-                    with clipper.recording():
-                        outputs = vae(batch)
-                    losses = _tvae_loss(outputs, batch, spans)
-                    clipper.backward(losses)
-                    loss = losses.detach().mean()
-                optimizer.step()
-                total, count = total + float(loss.item()) * len(batch), count + len(batch)
-            epoch_seconds.append(time.perf_counter() - started)
-            curve.append({"epoch": epoch, "loss": total / max(count, 1)})
-        if hasattr(vae, "remove_hooks"):  # Opacus wraps the network under ghost clipping
-            vae.remove_hooks()
-        network = getattr(vae, "_module", vae).decoder
-        steps_module = optimizer
+        clipper = BookKeepingClipper(vae, plan.max_grad_norm) if private else None
+        for step, index in enumerate(runner.batches(rows.shape[0]), start=1):
+            batch = rows[index.to(device)]
+            optimizer.zero_grad(set_to_none=True)
+            if len(batch) == 0:
+                _zero_grads(vae.parameters())
+            elif clipper is None:
+                losses = _tvae_loss(vae(batch), batch, spans)
+                losses.sum().backward()
+            else:
+                with clipper.recording():
+                    outputs = vae(batch)
+                losses = _tvae_loss(outputs, batch, spans)
+                clipper.backward(losses)
+            if len(batch):
+                totals[0] += losses.detach().sum()
+                count += len(batch)
+            runner.release(vae.parameters())
+            optimizer.step()
+            if step in ends:
+                epoch_seconds.append(time.perf_counter() - started)
+                curve.append({"epoch": len(curve), "loss": float(totals[0]) / max(count, 1)})
+                started, count = time.perf_counter(), 0
+                totals.zero_()
+        network: nn.Module = vae.decoder
     else:
         generator = _Generator(width, spans).to(device)
         discriminator = nn.Sequential(_mlp([width, HIDDEN, HIDDEN], final_activation=True), nn.Linear(HIDDEN, 1))
         discriminator = discriminator.to(device)
         g_optimizer = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.9))
         d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.9))
-        discriminator, d_optimizer, criterion, loader, engine, clipper = _privatise(
-            discriminator, d_optimizer, loader, epsilon, delta, epochs, noise_generator, private, clipping
-        )
-        for epoch in range(epochs):
-            started, d_total, g_total, count = time.perf_counter(), 0.0, 0.0, 0
-            for (batch,) in loader:
-                if len(batch) == 0:
-                    continue
-                batch = batch.to(device)
+        clipper = BookKeepingClipper(discriminator, plan.max_grad_norm) if private else None
+        # The generator's own batch has a public size: it never sees a real row (post-processing of D).
+        generator_rows = max(1, round(plan.expected_batch_size))
+        for step, index in enumerate(runner.batches(rows.shape[0]), start=1):
+            batch = rows[index.to(device)]
+            d_optimizer.zero_grad(set_to_none=True)
+            if len(batch) == 0:
+                _zero_grads(discriminator.parameters())
+            else:
                 with torch.no_grad():
                     fake = _activate(generator(torch.randn(len(batch), LATENT, device=device)), spans)
-                # Real and fake rows go through one forward, so each real row is one clipped sample.
-                labels = torch.cat([torch.ones(len(batch), device=device), torch.zeros(len(fake), device=device)])
-                d_optimizer.zero_grad(set_to_none=True)
-                if clipper is None:
-                    logits = discriminator(torch.cat([batch, fake]))[:, 0]
-                    d_loss = criterion(F.binary_cross_entropy_with_logits(logits, labels, reduction="none"))
-                    d_loss.backward()
-                else:
-                    with clipper.recording():
-                        logits = discriminator(torch.cat([batch, fake]))[:, 0]
-                    d_losses = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
-                    clipper.backward(d_losses)
-                    d_loss = d_losses.detach().mean()
-                d_optimizer.step()
-
-                # The generator never sees a real row: its update is post-processing of D.
-                ghost_hooks = engine is not None and clipper is None
-                if ghost_hooks:
-                    discriminator.disable_hooks()
-                fake = _activate(generator(torch.randn(len(batch), LATENT, device=device)), spans)
-                g_loss = F.binary_cross_entropy_with_logits(
-                    discriminator(fake)[:, 0], torch.ones(len(fake), device=device)
-                )
-                g_optimizer.zero_grad(set_to_none=True)
-                g_loss.backward()
-                g_optimizer.step()
-                if ghost_hooks:
-                    discriminator.enable_hooks()
-                d_optimizer.zero_grad(set_to_none=True)
-                d_total += float(d_loss.item()) * len(batch)
-                g_total += float(g_loss.item()) * len(batch)
+                d_losses = discriminator_backward(discriminator, clipper, batch, fake)
+                totals[0] += d_losses.sum() / 2
                 count += len(batch)
-            epoch_seconds.append(time.perf_counter() - started)
-            curve.append(
-                {
-                    "epoch": epoch,
-                    "discriminator_loss": d_total / max(count, 1),
-                    "generator_loss": g_total / max(count, 1),
-                }
+            runner.release(discriminator.parameters())
+            d_optimizer.step()
+
+            fake = _activate(generator(torch.randn(generator_rows, LATENT, device=device)), spans)
+            g_loss = F.binary_cross_entropy_with_logits(
+                discriminator(fake)[:, 0], torch.ones(generator_rows, device=device)
             )
+            g_optimizer.zero_grad(set_to_none=True)
+            g_loss.backward()
+            g_optimizer.step()
+            d_optimizer.zero_grad(set_to_none=True)
+            totals[1] += g_loss.detach() * generator_rows
+            g_count += generator_rows
+            if step in ends:
+                epoch_seconds.append(time.perf_counter() - started)
+                curve.append(
+                    {
+                        "epoch": len(curve),
+                        "discriminator_loss": float(totals[0]) / max(count, 1),
+                        "generator_loss": float(totals[1]) / max(g_count, 1),
+                    }
+                )
+                started, count, g_count = time.perf_counter(), 0, 0
+                totals.zero_()
         network = nn.Sequential(generator.body)
-        steps_module = d_optimizer
     if clipper is not None:
         clipper.close()
-    record: dict[str, Any] = {"epoch_seconds": epoch_seconds}
-    if engine is not None:
-        record.update(
-            {
-                "epsilon": float(engine.get_epsilon(delta)),
-                "noise_multiplier": float(steps_module.noise_multiplier),
-                "sampling_rate": float(1.0 / len(loader)),
-                "steps": int(sum(steps for _, _, steps in engine.accountant.history)),
-            }
-        )
+    record: dict[str, Any] = {
+        "epoch_seconds": epoch_seconds,
+        "sampling_rate": plan.sample_rate,
+        "steps": runner.steps_counted if private else plan.steps,
+        "planned_steps": plan.steps,
+        "expected_batch_size": plan.expected_batch_size,
+        "noise_multiplier": plan.noise_multiplier,
+    }
+    if private:
+        record["epsilon"] = runner.epsilon(delta)
     return network, record, curve
 
 
@@ -488,22 +619,23 @@ def train_dp_neural(
     device: str,
     seed: int,
     noise_rng: np.random.Generator,
+    rows_estimate: float,
 ) -> tuple[DPNeuralModel, float, float, dict[str, Any], list[dict[str, float]]]:
-    """Train `spec.name` with DP-SGD at (epsilon, delta); return the model and what was spent."""
-    # Poisson sampling draws from torch's global generator: seed it secretly, and give the
-    # caller its own state back afterwards.
+    """Train `spec.name` with DP-SGD at (epsilon, delta); return the model and what was spent.
+
+    `rows_estimate` is a DP estimate of len(data) (a float > 0) that the caller paid for:
+    the sampling rate, the steps and the noise follow from it, never from the data, so none
+    of the returned numbers tells neighbouring datasets apart. The loss curve is a function
+    of the rows: the caller keeps it in the private area.
+    """
+    # Initialisation, the TVAE's reparameterisation and the GAN's latent noise draw from
+    # torch's global generator: seed it secretly, and give the caller its own state back.
     devices = [torch.cuda.current_device()] if device == "cuda" else []
-    with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
-        # Opacus warns that its secure RNG is off (our noise comes from a secretly seeded
-        # generator instead) and that backward hooks fire on inputs needing no gradient.
-        warnings.filterwarnings("ignore", message="Secure RNG turned off")
-        warnings.filterwarnings("ignore", message="Full backward hook is firing")
-        # At few steps the RDP optimum lies past Opacus' largest order: the bound stays valid, only looser.
-        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+    with torch.random.fork_rng(devices=devices):
         torch.manual_seed(secrets.randbits(63))
         encoded = encode(schema, data, noise_rng)
         network, record, curve = train_neural(
-            spec.name, encoded, schema, spec.epochs, spec.batch_size, device, epsilon, delta
+            spec.name, encoded, schema, spec.epochs, spec.batch_size, device, epsilon, delta, rows_estimate
         )
     del encoded
     if record["epsilon"] > epsilon:
@@ -511,14 +643,16 @@ def train_dp_neural(
     if spec.name == "dp_ctgan":
         network = _GANGenerator(network[0], _spans(schema))
     model = DPNeuralModel(spec.name, schema, network, kind=spec.name)
+    sample = "a real row and the fake row drawn for it, clipped jointly" if spec.name == "dp_ctgan" else "a row"
     training = {
-        "accountant": "Opacus RDP (DP-SGD, Poisson sampling); preprocessing zCDP; stages by basic composition",
-        "mechanism": f"DP-SGD with book-keeping per-sample clipping (max_grad_norm {MAX_GRAD_NORM}) on the "
+        "accountant": "Opacus RDPAccountant (DP-SGD, Poisson sampling, rate from a DP row estimate); "
+        "preprocessing zCDP; stages by basic composition",
+        "mechanism": f"DP-SGD, Gaussian noise (Opacus secure_mode sampler, no CSPRNG) on the book-keeping clipped "
+        f"sum (max_grad_norm {MAX_GRAD_NORM}, one sample = {sample}) of the "
         + ("discriminator" if spec.name == "dp_ctgan" else "encoder and decoder")
         + "; Gaussian histograms for the schema",
         "noise_multiplier": record["noise_multiplier"],
         "sampling_rate": record["sampling_rate"],
         "steps": record["steps"],
-        "epoch_seconds": [round(s, 4) for s in record["epoch_seconds"]],
     }
     return model, record["epsilon"], delta, training, curve

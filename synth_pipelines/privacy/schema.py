@@ -1,31 +1,37 @@
-"""Private preprocessing: column bounds, category lists and marginals, each public or paid for with DP.
+"""The public domain of a DP request, and the marginals released on it through OpenDP.
 
-Nothing here looks at the data without a mechanism between them. Numeric bounds come from
-the request or from a noisy histogram over a fixed power-of-two grid; category lists come
-from the request or from a thresholded noisy histogram (the threshold is what makes an
-unseen category cost δ instead of being released outright). Every column then gets a noisy
-histogram over public bins, which both the copula and the neural models use as their
-marginal. Rare values fall into `FOLDED` and are never released.
+Structure comes from the request's `schema` alone (`domain_from_schema`): which columns are
+modelled and how, their bins, their category lists, which may hold nulls, every dtype. The
+rows only ever reach `release_marginals`, which adds OpenDP's discrete Gaussian noise to
+each column's histogram over those public bins. Under add/remove-one-row neighbours a row
+adds 1 to one bin of each histogram, so each histogram has L2 sensitivity 1 and OpenDP's
+`map(1)` states what it costs in zCDP. A value outside the declared domain is clipped to
+its bounds or folded into `FOLDED`; it changes a count, never the structure.
+
+The DP row-count estimate `rows_estimate` is post-processing of those histograms (their
+noisy totals averaged by inverse variance): it costs nothing more, and it is what DP-SGD's
+sampling rate and step count are computed from, never the real n.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from synth_pipelines.privacy.budget import gaussian_sigma
+from synth_pipelines.table_schema import MODELLED_SDTYPES
+
+if TYPE_CHECKING:
+    from synth_pipelines.request import TableSchema
 
 FOLDED = "__other__"
 NUMERIC_SDTYPES = ("numerical", "datetime")
 FINE_BINS = 200  # bins of a numeric marginal when the column is not a small integer range
 INTEGER_BINS_MAX = 256  # integer columns up to this range get one bin per value
-# Power-of-two grid for private bounds: magnitudes 2^-10 .. 2^62 on both sides, and 0.
-_COARSE_EXPONENTS = np.arange(-10, 63)
 
 
 @dataclass
@@ -39,6 +45,7 @@ class NumericColumn:
     edges: np.ndarray  # bin edges in grid space (see `to_grid`)
     probs: np.ndarray  # [null, bin_0, ..., bin_k-1], noisy and normalised
     dtype: str
+    nullable: bool = True  # declared: the schema's missing_values_proportion > 0 (or not given)
 
     def to_grid(self, values: np.ndarray) -> np.ndarray:
         if self.integer_bins:
@@ -55,36 +62,50 @@ class NumericColumn:
 class CategoricalColumn:
     name: str
     kind: str  # "categorical" | "boolean"
-    categories: list[Any]  # released values; FOLDED stands for every other value
+    categories: list[Any]  # declared values; FOLDED stands for every other value
     probs: np.ndarray  # [null, *categories], noisy and normalised
     dtype: str
+    nullable: bool = True
+
+
+@dataclass
+class GeneratedColumn:
+    """A column no model learns: ids and PII-like sdtypes are made up at sampling time."""
+
+    name: str
+    sdtype: str
+    regex: str | None = None
 
 
 @dataclass
 class PrivateSchema:
     columns: list[NumericColumn | CategoricalColumn]
-    order: list[str]
+    order: list[str]  # the modelled columns, in the schema's order
+    generated: list[GeneratedColumn] = field(default_factory=list)
+    output_order: list[str] = field(default_factory=list)  # every output column, generated ones included
     rho_spent: float = 0.0
-    threshold_delta: float = 0.0
+    threshold_delta: float = 0.0  # kept for the record's shape: nothing here releases a data-chosen list
     mechanisms: list[str] = field(default_factory=list)
+    rows_estimate: float | None = None  # DP estimate of n (post-processing of the histograms)
 
     @property
     def widths(self) -> list[int]:
         """Width of each column's slot in the neural models' encoding (1 numeric, one-hot otherwise)."""
         return [1 if isinstance(c, NumericColumn) else len(c.probs) for c in self.columns]
 
-
-def _sdtypes(metadata: Any, data: pd.DataFrame) -> dict[str, str]:
-    """Column kinds only: SDV metadata also carries ranges and category lists, which are private."""
-    table = metadata.tables["data"] if hasattr(metadata, "tables") else None
-    columns = table.columns if table is not None else (metadata or {}).get("columns", {})
-    kinds = {}
-    for name in data.columns:
-        sdtype = columns.get(name, {}).get("sdtype")
-        if sdtype is None:
-            sdtype = "numerical" if pd.api.types.is_numeric_dtype(data[name]) else "categorical"
-        kinds[name] = sdtype
-    return kinds
+    def column_kinds(self) -> dict[str, str]:
+        """The export's logical type of every output column (export.column_types' vocabulary)."""
+        kinds: dict[str, str] = {}
+        by_name = {c.name: c for c in self.columns}
+        for name in self.output_order or self.order:
+            spec = by_name.get(name)
+            if isinstance(spec, NumericColumn):
+                kinds[name] = spec.kind
+            elif isinstance(spec, CategoricalColumn):
+                kinds[name] = "bool" if spec.kind == "boolean" else "string"
+            else:
+                kinds[name] = "string"
+        return kinds
 
 
 def _as_float(column: pd.Series, kind: str) -> np.ndarray:
@@ -94,8 +115,82 @@ def _as_float(column: pd.Series, kind: str) -> np.ndarray:
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
 
 
-def _noisy(counts: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    return counts + rng.normal(0.0, sigma, size=counts.shape)
+def _timestamp(value: str, datetime_format: str | None) -> float:
+    return float(pd.Timestamp(pd.to_datetime(value, format=datetime_format)).value)
+
+
+def domain_from_schema(schema: TableSchema) -> PrivateSchema:
+    """Every structural decision of a DP fit, taken from the declared schema alone (probs still empty)."""
+    columns: list[NumericColumn | CategoricalColumn] = []
+    generated: list[GeneratedColumn] = []
+    for name, meta in schema.columns.items():
+        sdtype = meta.get("sdtype")
+        params = schema.column_parameters(name)
+        nullable = float(params.get("missing_values_proportion", 1.0)) > 0
+        if sdtype in NUMERIC_SDTYPES:
+            if sdtype == "datetime":
+                fmt = meta.get("datetime_format")
+                low, high = _timestamp(params["start_timestamp"], fmt), _timestamp(params["end_timestamp"], fmt)
+                kind = "datetime"
+                dtype = "datetime64[ns]"
+            else:
+                low, high = float(params["min_value"]), float(params["max_value"])
+                representation = str(meta.get("computer_representation", ""))
+                integer = params.get("num_decimal_digits") == 0 or representation.startswith(("Int", "UInt"))
+                kind = "int" if integer else "float"
+                dtype = ("Int64" if nullable else "int64") if integer else "float64"
+            integer_bins = kind == "int" and (high - low) <= INTEGER_BINS_MAX
+            spec = NumericColumn(
+                name=name,
+                kind=kind,
+                low=low,
+                high=high,
+                scale=max(abs(low), abs(high), 1e-12) / 1e4,
+                integer_bins=integer_bins,
+                edges=np.empty(0),
+                probs=np.empty(0),
+                dtype=dtype,
+                nullable=nullable,
+            )
+            if integer_bins:
+                spec.edges = np.arange(math.floor(low), math.ceil(high) + 2) - 0.5
+            else:
+                grid_low, grid_high = spec.to_grid(np.array([low, high]))
+                spec.edges = np.linspace(grid_low, grid_high, FINE_BINS + 1)
+            columns.append(spec)
+        elif sdtype == "boolean":
+            columns.append(CategoricalColumn(name, "boolean", [False, True, FOLDED], np.empty(0), "boolean", nullable))
+        elif sdtype in MODELLED_SDTYPES:  # categorical, ordinal
+            values = [str(v) for v in params["category_values"]]
+            columns.append(CategoricalColumn(name, "categorical", [*values, FOLDED], np.empty(0), "object", nullable))
+        else:
+            generated.append(GeneratedColumn(name, str(sdtype), meta.get("regex_format")))
+    return PrivateSchema(
+        columns=columns, order=[c.name for c in columns], generated=generated, output_order=list(schema.columns)
+    )
+
+
+def discrete_gaussian(rho: float):
+    """OpenDP's discrete Gaussian on integer count vectors with L2 sensitivity 1, costing `rho` (zCDP)."""
+    import opendp.prelude as dp
+
+    dp.enable_features("contrib")
+    scale = 1.0 / math.sqrt(2.0 * rho)
+    measurement = dp.m.make_gaussian(dp.vector_domain(dp.atom_domain(T=int)), dp.l2_distance(T=int), scale=scale)
+    return measurement, scale
+
+
+def release_histogram(counts: np.ndarray, rho: float) -> tuple[np.ndarray, float, float]:
+    """(noisy counts, noise scale, ρ spent as OpenDP states it) of one sensitivity-1 histogram."""
+    measurement, scale = discrete_gaussian(rho)
+    noisy = np.asarray(measurement([int(c) for c in counts]), dtype=float)
+    return noisy, scale, float(measurement.map(1))
+
+
+def histogram_counts(spec: NumericColumn | CategoricalColumn, column: pd.Series) -> np.ndarray:
+    """Each declared slot's count (null, then bins or categories): a row adds 1 to exactly one slot."""
+    slots = len(spec.categories) + 1 if isinstance(spec, CategoricalColumn) else len(spec.edges)
+    return np.bincount(slots_of(spec, column), minlength=slots).astype(np.int64)
 
 
 def _normalise(noisy: np.ndarray, floor: float) -> np.ndarray:
@@ -106,162 +201,50 @@ def _normalise(noisy: np.ndarray, floor: float) -> np.ndarray:
     return kept / kept.sum()
 
 
-def private_bounds(values: np.ndarray, rho: float, rng: np.random.Generator) -> tuple[float, float]:
-    """Bounds from a noisy histogram over a public power-of-two grid (sensitivity 1 under add/remove)."""
-    finite = values[np.isfinite(values)]
-    magnitude = np.abs(finite)
-    exponent = np.clip(np.ceil(np.log2(np.maximum(magnitude, 2.0**-11))), -10, 62).astype(int)
-    index = np.where(finite == 0, 0, np.sign(finite).astype(int) * (exponent - _COARSE_EXPONENTS[0] + 1))
-    size = len(_COARSE_EXPONENTS)
-    counts = np.bincount(index + size, minlength=2 * size + 1).astype(float)
-    sigma = gaussian_sigma(rho)
-    # A bin is believed only when its noisy count clears 4σ: a spurious bin far out would
-    # stretch the range that every later bin and sample lives in.
-    kept = np.flatnonzero(_noisy(counts, sigma, rng) > 4.0 * sigma)
-    if len(kept) == 0:
-        return 0.0, 1.0
-
-    def edge(slot: int, upper: bool) -> float:
-        signed = slot - size
-        if signed == 0:
-            return 0.0
-        magnitude_high = 2.0 ** _COARSE_EXPONENTS[abs(signed) - 1]
-        magnitude_low = magnitude_high / 2 if abs(signed) > 1 else 0.0
-        if signed > 0:
-            return magnitude_high if upper else magnitude_low
-        return -magnitude_low if upper else -magnitude_high
-
-    return edge(int(kept[0]), upper=False), edge(int(kept[-1]), upper=True)
-
-
-def _numeric_column(
-    name: str, column: pd.Series, kind: str, bounds: tuple[float, float] | None, rho: float, rng: np.random.Generator
-) -> NumericColumn:
-    values = _as_float(column, kind)
-    spend_on_bounds = bounds is None
-    rho_marginal = rho / 2 if spend_on_bounds else rho
-    low, high = bounds if bounds is not None else private_bounds(values, rho / 2, rng)
-    integer_bins = kind == "int" and (high - low) <= INTEGER_BINS_MAX
-    scale = max(abs(low), abs(high), 1e-12) / 1e4
-    column_spec = NumericColumn(
-        name=name,
-        kind=kind,
-        low=float(low),
-        high=float(high),
-        scale=scale,
-        integer_bins=integer_bins,
-        edges=np.empty(0),
-        probs=np.empty(0),
-        dtype=str(column.dtype),
-    )
-    if integer_bins:
-        edges = np.arange(math.floor(low), math.ceil(high) + 2) - 0.5
-    else:
-        grid_low, grid_high = column_spec.to_grid(np.array([low, high]))
-        edges = np.linspace(grid_low, grid_high, FINE_BINS + 1)
-    column_spec.edges = edges
-    present = np.isfinite(values)
-    grid = column_spec.to_grid(np.clip(values[present], low, high))
-    bins = np.clip(np.searchsorted(edges, grid, side="right") - 1, 0, len(edges) - 2)
-    counts = np.r_[(~present).sum(), np.bincount(bins, minlength=len(edges) - 1)].astype(float)
-    sigma = gaussian_sigma(rho_marginal)
-    noisy = _noisy(counts, sigma, rng)
-    if column_spec.dtype.startswith(("int", "uint")):
-        # A NumPy integer dtype cannot hold a null, so the schema already says there is none.
-        noisy[0] = 0.0
-    column_spec.probs = _normalise(noisy, 2.0 * sigma)
-    return column_spec
-
-
-def _categorical_column(
-    name: str,
-    column: pd.Series,
-    kind: str,
-    public: list[str] | None,
-    rho: float,
-    threshold_delta: float,
-    rng: np.random.Generator,
-) -> CategoricalColumn:
-    present = column.notna()
-    if kind == "boolean":
-        categories: list[Any] = [False, True]
-        rho_marginal = rho
-    elif public is not None:
-        categories = list(public)
-        rho_marginal = rho
-    else:
-        # Stability-based release: a value only one row has clears the threshold with
-        # probability at most `threshold_delta`, so the list costs (ρ/2, threshold_delta).
-        observed = column[present].astype(str).value_counts()
-        sigma = gaussian_sigma(rho / 2)
-        threshold = 1.0 + sigma * float(norm.isf(threshold_delta))
-        noisy = _noisy(observed.to_numpy(dtype=float), sigma, rng)
-        categories = sorted(str(v) for v in observed.index[noisy > threshold])
-        rho_marginal = rho / 2
-    text = column.astype(str) if kind != "boolean" else column
-    lookup = {value if kind == "boolean" else str(value): i for i, value in enumerate(categories)}
-    folded_slot = len(categories)
-    slots = np.array(
-        [0 if not ok else 1 + lookup.get(v, folded_slot) for v, ok in zip(text, present, strict=True)], dtype=int
-    )
-    counts = np.bincount(slots, minlength=len(categories) + 2).astype(float)
-    sigma = gaussian_sigma(rho_marginal)
-    probs = _normalise(_noisy(counts, sigma, rng), 2.0 * sigma)
-    return CategoricalColumn(name, kind, [*categories, FOLDED], probs, str(column.dtype))
-
-
-def fit_private_schema(
-    data: pd.DataFrame,
-    metadata: Any,
-    bounds: dict[str, tuple[float, float]],
-    categories: dict[str, list[str]],
-    rho: float,
-    threshold_delta: float,
-    rng: np.random.Generator,
-) -> PrivateSchema:
-    """Spend `rho` (zCDP) and `threshold_delta` on every column's bounds, categories and marginal."""
-    kinds = _sdtypes(metadata, data)
-    rho_column = rho / max(len(data.columns), 1)
-    private_lists = [
-        c for c in data.columns if kinds[c] not in NUMERIC_SDTYPES and kinds[c] != "boolean" and c not in categories
-    ]
-    delta_column = threshold_delta / max(len(private_lists), 1)
-    columns: list[NumericColumn | CategoricalColumn] = []
+def release_marginals(domain: PrivateSchema, data: pd.DataFrame, rho: float) -> PrivateSchema:
+    """Spend `rho` (zCDP) on one noisy histogram per modelled column; fill `probs` and `rows_estimate`."""
+    rho_column = rho / max(len(domain.columns), 1)
+    spent, totals, weights = 0.0, [], []
     mechanisms = []
-    for name in data.columns:
-        column = data[name]
-        sdtype = kinds[name]
-        if sdtype in NUMERIC_SDTYPES:
-            if sdtype == "datetime":
-                kind = "datetime"
-            elif pd.api.types.is_integer_dtype(column):
-                kind = "int"
-            else:
-                kind = "float"
-            columns.append(_numeric_column(name, column, kind, bounds.get(name), rho_column, rng))
-            mechanisms.append(f"{name}: gaussian histogram" + ("" if name in bounds else " + private bounds"))
-        else:
-            kind = "boolean" if sdtype == "boolean" or pd.api.types.is_bool_dtype(column) else "categorical"
-            columns.append(_categorical_column(name, column, kind, categories.get(name), rho_column, delta_column, rng))
-            public = name in categories or kind == "boolean"
-            mechanisms.append(f"{name}: gaussian histogram" + ("" if public else " + thresholded category release"))
-    return PrivateSchema(
-        columns=columns,
-        order=list(data.columns),
-        rho_spent=rho_column * len(data.columns),
-        threshold_delta=threshold_delta if private_lists else 0.0,
-        mechanisms=mechanisms,
-    )
+    for spec in domain.columns:
+        counts = histogram_counts(spec, data[spec.name])
+        noisy, scale, cost = release_histogram(counts, rho_column)
+        spent += cost
+        totals.append(noisy.sum())
+        weights.append(1.0 / (len(noisy) * scale**2))
+        if not spec.nullable:
+            noisy[0] = 0.0  # the schema says this column holds no null: none is generated
+        spec.probs = _normalise(noisy, 2.0 * scale)
+        mechanisms.append(f"{spec.name}: OpenDP discrete Gaussian histogram over {len(noisy)} declared slots")
+    domain.rho_spent = spent
+    domain.mechanisms = mechanisms
+    if totals:
+        domain.rows_estimate = max(float(np.average(totals, weights=weights)), 1.0)
+    return domain
+
+
+def fit_private_schema(schema: TableSchema, data: pd.DataFrame, rho: float) -> PrivateSchema:
+    """The declared domain with its marginals released at `rho`."""
+    return release_marginals(domain_from_schema(schema), data, rho)
 
 
 # --- encoding shared by the copula and the neural models -------------------------------------
 
 
-def to_uniform(spec: NumericColumn | CategoricalColumn, column: pd.Series, rng: np.random.Generator) -> np.ndarray:
-    """Randomised probability integral transform through the column's noisy marginal."""
+def to_uniform(
+    spec: NumericColumn | CategoricalColumn, column: pd.Series, jitter: np.random.Generator | np.ndarray
+) -> np.ndarray:
+    """Randomised probability integral transform through the column's noisy marginal.
+
+    `jitter` is each row's position inside its slot: an array (one uniform per row, e.g.
+    `row_jitter`, which ties it to the row so a neighbour's other rows keep theirs) or a
+    generator to draw them from.
+    """
     cdf = np.r_[0.0, np.cumsum(spec.probs)]
     slot = slots_of(spec, column)
-    position = rng.uniform(size=len(slot))
+    position = (
+        np.array(jitter, dtype=float, copy=True) if isinstance(jitter, np.ndarray) else jitter.uniform(size=len(slot))
+    )
     if isinstance(spec, NumericColumn) and not spec.integer_bins:
         # Inside a bin, keep the value's own position: a histogram would flatten it away.
         present = slot > 0
@@ -285,11 +268,91 @@ def slots_of(spec: NumericColumn | CategoricalColumn, column: pd.Series) -> np.n
         slots[present] = 1 + np.clip(np.searchsorted(spec.edges, grid, side="right") - 1, 0, len(spec.edges) - 2)
         return slots
     known = spec.categories[:-1]
-    lookup = {value if spec.kind == "boolean" else str(value): i for i, value in enumerate(known)}
     values = column[present]
-    keys = values if spec.kind == "boolean" else values.astype(str)
-    slots[present] = [1 + lookup.get(v, len(known)) for v in keys]
+    if spec.kind == "boolean":
+        truth = values.map(_as_bool)
+        slots[present] = np.where(truth.isna(), len(known), np.where(truth.fillna(False).astype(bool), 1, 0)) + 1
+        return slots
+    lookup = {category_key(value): i for i, value in enumerate(known)}
+    slots[present] = [1 + lookup.get(category_key(v), len(known)) for v in values]
     return slots
+
+
+def category_key(value: Any) -> str:
+    """A category's text whatever the column's dtype: 5, 5.0 and "5" are one value (a null turns ints to floats)."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return str(value)
+
+
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+
+
+def _as_bool(value: Any) -> bool | None:
+    """A boolean column's value as True/False; anything else is outside the domain (folded)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    text = str(value).strip().lower()
+    return True if text in _TRUE else False if text in _FALSE else None
+
+
+def canonical_frame(domain: PrivateSchema, data: pd.DataFrame) -> pd.DataFrame:
+    """Each modelled value as the domain reads it (float64 number, or slot index), whatever the column's dtype.
+
+    A row's hash must not depend on the other rows: pandas hashes by dtype, and one added
+    null turns an int64 column into float64, which would change every row's hash.
+    """
+    columns = {}
+    for spec in domain.columns:
+        if isinstance(spec, NumericColumn):
+            columns[spec.name] = pd.Series(_as_float(data[spec.name], spec.kind), dtype="float64")
+        else:
+            columns[spec.name] = pd.Series(slots_of(spec, data[spec.name]), dtype="int64")
+    return pd.DataFrame(columns)
+
+
+def row_hash(domain: PrivateSchema, data: pd.DataFrame, key: str) -> np.ndarray:
+    """A keyed BLAKE2b (a PRF) of each row's canonical values, as uint64; `key` is secret (`secrets.token_urlsafe`).
+
+    Not pandas' row hash: its `hash_key` keys only text columns, so numbers would hash the
+    same under every key and anyone could recompute the jitter.
+    """
+    import hashlib
+
+    values = canonical_frame(domain, data).to_numpy(dtype=np.float64)
+    values[np.isnan(values)] = np.nan  # one bit pattern for every null
+    secret = key.encode()
+    rows = np.ascontiguousarray(values).view(np.uint8).reshape(len(values), -1)
+    return np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(row.tobytes(), key=secret, digest_size=8).digest(), "little")
+            for row in rows
+        ),
+        dtype=np.uint64,
+        count=len(rows),
+    )
+
+
+def row_jitter(domain: PrivateSchema, data: pd.DataFrame, key: str) -> np.ndarray:
+    """(rows × modelled columns) uniforms, each a keyed hash of its own row: removing a row changes no other row's.
+
+    The row's keyed hash (`row_hash`), then SplitMix64 per column. Drawing these by position from a
+    seeded generator instead would shift every later row's draw when one row is removed,
+    and the released statistic would move far beyond its sensitivity.
+    """
+    hashes = row_hash(domain, data, key)
+    out = np.empty((len(data), len(domain.columns)))
+    with np.errstate(over="ignore"):
+        for j in range(len(domain.columns)):
+            z = hashes + np.uint64(0x9E3779B97F4A7C15) * np.uint64(j + 1)
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            z = z ^ (z >> np.uint64(31))
+            out[:, j] = (z >> np.uint64(11)).astype(np.float64) / float(2**53)
+    return out
 
 
 def from_uniform(spec: NumericColumn | CategoricalColumn, u: np.ndarray, rng: np.random.Generator) -> pd.Series:
@@ -304,10 +367,13 @@ def from_uniform(spec: NumericColumn | CategoricalColumn, u: np.ndarray, rng: np
 
 
 def decode_slots(spec: CategoricalColumn, slot: np.ndarray) -> pd.Series:
+    if spec.kind == "boolean":
+        # The FOLDED slot of a boolean column holds values outside {True, False}: they come out as nulls.
+        truth = np.array([None, False, True, None], dtype=object)[np.minimum(slot, 3)]
+        series = pd.Series(truth, dtype=object)
+        return series.astype("boolean" if spec.nullable or (slot == 0).any() or (slot == 3).any() else bool)
     values = np.array([None, *spec.categories], dtype=object)[slot]
     series = pd.Series(values, dtype=object)
-    if spec.kind == "boolean":
-        return series.astype("boolean" if (slot == 0).any() else bool)
     return series.where(slot > 0, np.nan)
 
 
@@ -328,13 +394,14 @@ def decode_numeric(spec: NumericColumn, slot: np.ndarray, within: np.ndarray) ->
 
 
 def restore_dtype(spec: NumericColumn, values: np.ndarray) -> pd.Series:
-    has_null = np.isnan(values).any()
+    """The declared dtype, whatever this sample holds: a dtype that followed the sample would vary run to run."""
     if spec.kind == "datetime":
         return pd.Series(pd.to_datetime(values, unit="ns"))
     if spec.kind == "int":
-        if has_null:
-            return pd.Series(values).astype("Int64" if spec.dtype in ("Int64", "int64") else "float64")
-        return pd.Series(values.astype(spec.dtype if spec.dtype.startswith(("int", "Int", "uint")) else "int64"))
+        if spec.dtype == "Int64":
+            return pd.Series(values).astype("Int64")
+        # Declared without missing values: the null slot's probability is 0, so this fills nothing.
+        return pd.Series(np.nan_to_num(values, nan=spec.low).astype("int64"))
     return pd.Series(values.astype("float64"))
 
 

@@ -1,18 +1,34 @@
-"""Small slices of the Adult data, so the privacy tests stay fast on two cores."""
+"""Small slices of the Adult data and its public schema, so the privacy tests stay fast on two cores."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ADULT = Path(__file__).resolve().parents[2] / "sample_data" / "adult.csv"
+ROOT = Path(__file__).resolve().parents[2]
+ADULT = ROOT / "sample_data" / "adult.csv"
+ADULT_SCHEMA = ROOT / "requests" / "schemas" / "adult.json"
+
+
+def load_adult(nrows: int | None = None) -> pd.DataFrame:
+    """Adult as the pipeline loads it ("?" is missing)."""
+    from synth_pipelines.datasets import load_dataset
+    from synth_pipelines.request import DatasetSpec
+
+    frame = load_dataset(ADULT, DatasetSpec(uri="adult.csv"))
+    return frame.head(nrows).reset_index(drop=True) if nrows else frame
+
+
+def adult_schema_dict() -> dict:
+    return json.loads(ADULT_SCHEMA.read_text())
 
 
 @pytest.fixture(scope="session")
 def adult() -> pd.DataFrame:
-    return pd.read_csv(ADULT, nrows=2000)
+    return load_adult(2000)
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +36,11 @@ def adult_metadata(adult: pd.DataFrame):
     from sdv.metadata import Metadata
 
     return Metadata.detect_from_dataframes({"data": adult})
+
+
+@pytest.fixture(scope="session")
+def adult_schema():
+    """Adult's public schema (the UCI codebook's kinds, category lists and rounded bounds)."""
+    from synth_pipelines.request import TableSchema
+
+    return TableSchema.model_validate(adult_schema_dict())

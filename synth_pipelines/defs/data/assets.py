@@ -1,12 +1,18 @@
-"""raw_dataset, dataset_profile, validated_dataset: load, describe and validate the input table."""
+"""raw_dataset, dataset_profile, validated_dataset: load, describe and validate the input table.
+
+The rows move between steps as Parquet files in the private work area, never as asset
+values: nothing of them is pickled into the instance's storage. What the UI shows is kinds
+and counts; for a DP request not even counts (the kinds are the request's own schema).
+"""
 
 import dagster as dg
 import pandas as pd
 
 from synth_pipelines.datasets import is_s3_uri, load_dataset, resolve_local_dataset
+from synth_pipelines.privacy.schema import domain_from_schema
 from synth_pipelines.profiling import DatasetProfile, profile_dataset
 from synth_pipelines.publishing import sha256_file
-from synth_pipelines.request import RequestError
+from synth_pipelines.request import RequestError, SynthesisRequest
 from synth_pipelines.resources import ArtifactStoreResource, DataSourceResource, WorkAreaResource
 from synth_pipelines.splitting import split_holdout
 from synth_pipelines.validation import validate_dataset
@@ -15,14 +21,45 @@ from ..intake.assets import request_from
 from ..partitions import requests_partitions
 
 
+def write_snapshot(frame: pd.DataFrame, path) -> None:
+    """Parquet in the work area; object columns pyarrow cannot type (mixed values) are kept as text."""
+    try:
+        frame.to_parquet(path, index=False)
+    except (TypeError, ValueError, ArithmeticError):
+        mixed = {
+            c: frame[c].map(lambda v: v if pd.isna(v) else str(v)) for c in frame.columns if frame[c].dtype == object
+        }
+        frame.assign(**mixed).to_parquet(path, index=False)
+
+
+def schema_profile(request: SynthesisRequest) -> dict:
+    """A DP request's profile: the declared schema's kinds, nothing read from the rows."""
+    schema = request.schema
+    assert schema is not None  # the request contract refuses a DP request without one
+    columns = [
+        {
+            "name": name,
+            "dtype": "declared",
+            "sdtype": meta.get("sdtype"),
+            "missing_rate": None,
+            "cardinality": None,
+            "pii": meta.get("pii", False)
+            or meta.get("sdtype") not in ("numerical", "datetime", "categorical", "ordinal", "boolean", "id"),
+        }
+        for name, meta in schema.columns.items()
+    ]
+    return {"rows": None, "columns": columns, "metadata": schema.metadata["tables"][schema.table]}
+
+
 @dg.asset(partitions_def=requests_partitions, group_name="synthesis", kinds={"pandas"})
 def raw_dataset(
     context: dg.AssetExecutionContext,
     synthesis_request: dict,
     data_source: DataSourceResource,
     artifact_store: ArtifactStoreResource,
-) -> dg.Output[pd.DataFrame]:
-    """The input table as loaded, with its fingerprint (the SHA-256 of the file)."""
+    work_area: WorkAreaResource,
+) -> dg.Output[dict]:
+    """A snapshot of the input table in the private work area (a Parquet file), and its fingerprint."""
     request = request_from(synthesis_request)
     uri = request.dataset.uri
     try:
@@ -37,26 +74,38 @@ def raw_dataset(
         raise dg.Failure(f"dataset refused: {exc}", metadata=exc.to_dict()) from None
     except (RuntimeError, ValueError) as exc:  # PublishError / a malformed s3:// URI from the S3 reader
         raise dg.Failure(f"dataset.uri {uri!r} could not be fetched: {exc}") from None
-    fingerprint = sha256_file(path)
-    frame.attrs["dataset_fingerprint"] = fingerprint  # travels with the frame to the ledger
-    return dg.Output(
-        frame,
-        metadata={
-            "dagster/row_count": len(frame),
-            "columns": len(frame.columns),
-            "source": uri,
-            "format": request.dataset.format,
-            "bytes": path.stat().st_size,
-            "dataset_fingerprint": fingerprint,
-            "preview": dg.MetadataValue.md(frame.head(5).to_markdown(index=False)),
-        },
-    )
+    snapshot = work_area.folder(request.request_id, "data") / "raw.parquet"
+    write_snapshot(frame, snapshot)
+    payload = {
+        "path": str(snapshot),
+        "source": uri,
+        "format": request.dataset.format,
+        "dataset_id": request.dataset_id,
+        # The file's SHA-256 is a function of every row: for a DP request it stays in the work area.
+        "fingerprint": sha256_file(path),
+    }
+    metadata: dict = {"source": uri, "format": request.dataset.format, "dataset_id": request.dataset_id}
+    if request.privacy is None:
+        metadata.update(
+            {
+                "dagster/row_count": len(frame),
+                "columns": len(frame.columns),
+                "bytes": path.stat().st_size,
+                "dataset_fingerprint": payload["fingerprint"],
+            }
+        )
+    return dg.Output(payload, metadata=metadata)
 
 
 @dg.asset(partitions_def=requests_partitions, group_name="synthesis", kinds={"sdv"})
-def dataset_profile(raw_dataset: pd.DataFrame) -> dg.Output[dict]:
-    """Column types, SDV metadata, missing rates, cardinalities, ranges and PII flags."""
-    profile = profile_dataset(raw_dataset)
+def dataset_profile(synthesis_request: dict, raw_dataset: dict) -> dg.Output[dict]:
+    """Column kinds and counts; for a DP request the declared schema's kinds alone."""
+    request = request_from(synthesis_request)
+    if request.privacy is not None:
+        payload = schema_profile(request)
+    else:
+        payload = profile_dataset(pd.read_parquet(raw_dataset["path"])).to_dict()
+    profile = DatasetProfile.from_dict(payload)
     schema = dg.TableSchema(
         columns=[
             dg.TableColumn("name", "string"),
@@ -64,29 +113,21 @@ def dataset_profile(raw_dataset: pd.DataFrame) -> dg.Output[dict]:
             dg.TableColumn("sdtype", "string"),
             dg.TableColumn("missing_rate", "float"),
             dg.TableColumn("cardinality", "int"),
-            dg.TableColumn("min", "string"),
-            dg.TableColumn("max", "string"),
             dg.TableColumn("pii", "bool"),
         ]
     )
-    records = [
-        dg.TableRecord(
-            {**c, "min": "" if c["min"] is None else str(c["min"]), "max": "" if c["max"] is None else str(c["max"])}
-        )
-        for c in profile.columns
-    ]
-    return dg.Output(
-        profile.to_dict(),
-        metadata={
-            "profile": dg.MetadataValue.table(records=records, schema=schema),
-            "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(c["name"], c["dtype"], description=c["sdtype"]) for c in profile.columns]
-            ),
-            "sdv_metadata": dg.MetadataValue.json(profile.metadata),
-            "pii_columns": ", ".join(profile.pii_columns) or "none",
-            "dagster/row_count": profile.rows,
-        },
-    )
+    records = [dg.TableRecord({k: v for k, v in c.items() if v is not None}) for c in profile.columns]
+    metadata = {
+        "profile": dg.MetadataValue.table(records=records, schema=schema),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(c["name"], c["dtype"], description=c["sdtype"]) for c in profile.columns]
+        ),
+        "pii_columns": ", ".join(profile.pii_columns) or "none",
+        "kinds_from": "the request's schema (DP: nothing read from rows)" if request.privacy else "the data",
+    }
+    if profile.rows is not None:
+        metadata["dagster/row_count"] = profile.rows
+    return dg.Output(payload, metadata=metadata)
 
 
 @dg.asset(
@@ -105,40 +146,51 @@ def dataset_profile(raw_dataset: pd.DataFrame) -> dg.Output[dict]:
 def validated_dataset(
     context: dg.AssetExecutionContext,
     synthesis_request: dict,
-    raw_dataset: pd.DataFrame,
+    raw_dataset: dict,
     dataset_profile: dict,
     work_area: WorkAreaResource,
 ):
     """Data that passed its suite, split into training rows and a holdout the model never sees."""
     request = request_from(synthesis_request)
-    outcome = validate_dataset(raw_dataset, DatasetProfile.from_dict(dataset_profile), request)
-    if not outcome.success:
-        message = outcome.failure_message()
-        yield dg.AssetCheckResult(
-            check_name="expectation_suite",
-            passed=False,
-            description=message,
-            metadata={"failed": len(outcome.failures), "evaluated": outcome.evaluated},
-        )
-        raise dg.Failure(f"validation failed for {request.request_id!r}: {message}")
-    train, holdout = split_holdout(raw_dataset, seed=request.seed)
+    frame = pd.read_parquet(raw_dataset["path"])
+    private = request.privacy is not None
+    if private:
+        # Whether a check passes is a function of the rows; for a DP request nothing about them may
+        # reach the UI or decide what runs. The DP fit clips and folds every value into the declared
+        # domain instead, so out-of-contract values change counts, never the structure.
+        outcome_description = "DP request: values are coerced into the declared schema; no check reads the rows"
+        evaluated = 0
+    else:
+        outcome = validate_dataset(frame, DatasetProfile.from_dict(dataset_profile), request)
+        if not outcome.success:
+            message = outcome.failure_message()
+            yield dg.AssetCheckResult(
+                check_name="expectation_suite",
+                passed=False,
+                description=message,
+                metadata={"failed": len(outcome.failures), "evaluated": outcome.evaluated},
+            )
+            raise dg.Failure(f"validation failed for {request.request_id!r}: {message}")
+        outcome_description = f"all {outcome.evaluated} expectations passed"
+        evaluated = outcome.evaluated
+    domain = domain_from_schema(request.schema) if private else None
+    train, holdout = split_holdout(frame, seed=request.seed, domain=domain)
+    del frame
     folder = work_area.folder(request.request_id, "data")
     train_path, holdout_path = folder / "train.parquet", folder / "holdout.parquet"
-    train.to_parquet(train_path, index=False)
-    holdout.to_parquet(holdout_path, index=False)
-    yield dg.Output(
-        {
-            "train_path": str(train_path),
-            "holdout_path": str(holdout_path),
-            "train_rows": len(train),
-            "holdout_rows": len(holdout),
-            "dataset_fingerprint": raw_dataset.attrs.get("dataset_fingerprint"),
-        },
-        metadata={"train_rows": len(train), "holdout_rows": len(holdout), "dagster/row_count": len(train)},
-    )
+    write_snapshot(train, train_path)
+    write_snapshot(holdout, holdout_path)
+    payload = {
+        "train_path": str(train_path),
+        "holdout_path": str(holdout_path),
+        "dataset_id": raw_dataset["dataset_id"],
+        "dataset_fingerprint": raw_dataset["fingerprint"],
+    }
+    metadata = {"holdout": "each row on its own keyed coin, 20%" + (" (secret key)" if private else "")}
+    if not private:
+        payload.update({"train_rows": len(train), "holdout_rows": len(holdout)})
+        metadata.update({"train_rows": len(train), "holdout_rows": len(holdout), "dagster/row_count": len(train)})
+    yield dg.Output(payload, metadata=metadata)
     yield dg.AssetCheckResult(
-        check_name="expectation_suite",
-        passed=True,
-        description=f"all {outcome.evaluated} expectations passed",
-        metadata={"evaluated": outcome.evaluated},
+        check_name="expectation_suite", passed=True, description=outcome_description, metadata={"evaluated": evaluated}
     )

@@ -40,7 +40,7 @@ def synthesis_request(
         raise dg.Failure(f"request {key!r} refused: {exc}", metadata=exc.to_dict()) from None
     if config.request_json:
         store.put_accepted(request)
-    payload = request.model_dump(mode="json")
+    payload = request.model_dump(mode="json", by_alias=True)
     return dg.Output(
         payload,
         metadata={

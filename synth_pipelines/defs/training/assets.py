@@ -1,5 +1,7 @@
 """trained_model: fit the synthesizer the request names; the artifact keeps no training rows."""
 
+import json
+
 import dagster as dg
 import pandas as pd
 
@@ -15,26 +17,30 @@ from ..intake.assets import request_from
 from ..partitions import requests_partitions
 
 
-def reserve_budget(request, validated_dataset: dict, n_rows: int, resource: PrivacyLedgerResource) -> list[dict]:
-    """Refuse an impossible or over-cap budget before any mechanism touches the data, then record the spend.
+def reserve_budget(context: dg.AssetExecutionContext, request, resource: PrivacyLedgerResource) -> list[dict]:
+    """Charge this training attempt to the dataset's budget before any mechanism touches the data.
 
-    The spend is recorded before training: a run that dies half way may already have
-    released noisy statistics, so the ledger charges the whole requested ε up front.
+    Every attempt is charged (a retry or a re-run of the same request spends again: it
+    releases fresh noisy statistics), and the cap check and the charge are one transaction,
+    so concurrent runs cannot both pass it. The cap is kept per declared dataset id.
     """
-    fingerprint = validated_dataset.get("dataset_fingerprint")
-    if not fingerprint:
-        raise dg.Failure("the dataset has no fingerprint: the privacy ledger cannot charge it")
-    ledger = resource.ledger()
+    privacy = request.privacy
+    declared_rows = request.schema.num_rows if request.schema is not None else None
     try:
-        check_budget(request.privacy, n_rows, resource.max_epsilon)
-        ledger.check_cap(fingerprint, request.privacy.epsilon, resource.dataset_epsilon_cap, request.request_id)
+        check_budget(privacy, declared_rows, resource.max_epsilon)
+        delta, _ = resolve_delta(privacy, declared_rows)
+        return resource.ledger().reserve(
+            dataset_id=request.dataset_id,
+            attempt_id=f"{context.run.run_id}:trained_model:{context.retry_number}",
+            request_id=request.request_id,
+            requester=request.requester,
+            epsilon=privacy.epsilon,
+            delta=delta,
+            mechanism=request.synthesizer.name,
+            cap=resource.dataset_epsilon_cap,
+        )
     except RequestError as exc:
         raise dg.Failure(f"privacy budget refused: {exc}", metadata=exc.to_dict()) from None
-    delta, _ = resolve_delta(request.privacy, n_rows)
-    ledger.record_spend(
-        request.request_id, fingerprint, request.requester, request.privacy.epsilon, delta, request.synthesizer.name
-    )
-    return ledger.entries(fingerprint)
 
 
 def ledger_markdown(entries: list[dict]) -> str:
@@ -70,30 +76,42 @@ def trained_model(
     request = request_from(synthesis_request)
     device, _ = compute.resolve()
     train = pd.read_parquet(validated_dataset["train_path"])
-    ledger_entries = reserve_budget(request, validated_dataset, len(train), privacy_ledger) if request.privacy else None
-    metadata = metadata_from_dict(dataset_profile["metadata"])
-    context.log.info(f"fitting {request.synthesizer.name} on {len(train):,} rows on {device}")
-    model = fit_model(train, metadata, request.synthesizer, request.privacy, device=device, seed=request.seed)
+    private = request.privacy is not None
+    ledger_entries = reserve_budget(context, request, privacy_ledger) if private else None
+    if request.schema is not None and not private:
+        metadata = metadata_from_dict(request.schema.metadata["tables"][request.schema.table])
+    else:
+        metadata = metadata_from_dict(dataset_profile["metadata"])
+    context.log.info(f"fitting {request.synthesizer.name} on {device}")
+    model = fit_model(
+        train, metadata, request.synthesizer, request.privacy, device=device, seed=request.seed, schema=request.schema
+    )
+    # A DP model's output types are the schema's; any other follows the training data's dtypes.
+    kinds = model.schema.column_kinds() if private else column_types(train)
+    del train
     path = work_area.folder(request.request_id, "model") / "model.pkl"
     save_model(model, path)
-    record = model.training_record
+    record = dict(model.training_record)
+    # Loss values are statistics of real rows that no mechanism noised: the owner's alone.
+    loss_curve = record.pop("loss_curve", None) or []
+    (work_area.folder(request.request_id, "model") / "loss_curve.json").write_text(json.dumps(loss_curve))
     metadata_out: dict = {
         "synthesizer": record["synthesizer"],
         "train_seconds": record["train_seconds"],
-        "training_rows": record["training_rows"],
         "device": record["device"],
         "device_name": record["device_name"],
-        "model_bytes": path.stat().st_size,
     }
+    if not private:
+        metadata_out["training_rows"] = record["training_rows"]
+        metadata_out["model_bytes"] = path.stat().st_size
+        if loss_curve:
+            metadata_out["final_loss"] = dg.MetadataValue.json(loss_curve[-1])
     if record.get("epochs") is not None:
         metadata_out["epochs"] = record["epochs"]
         metadata_out["batch_size"] = record["batch_size"]
-    if record.get("loss_curve"):
-        metadata_out["final_loss"] = dg.MetadataValue.json(record["loss_curve"][-1])
-        metadata_out["loss_curve"] = dg.MetadataValue.json(record["loss_curve"])
     if record.get("privacy"):
         metadata_out["privacy"] = dg.MetadataValue.json(record["privacy"])
         metadata_out["epsilon_total"] = record["privacy"]["epsilon_total"]
         metadata_out["privacy_ledger"] = dg.MetadataValue.md(ledger_markdown(ledger_entries or []))
-    output = {"model_path": str(path), "training_record": record, "column_types": column_types(train)}
+    output = {"model_path": str(path), "training_record": record, "column_types": kinds}
     return dg.Output(output, metadata=metadata_out)
