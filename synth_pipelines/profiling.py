@@ -1,4 +1,10 @@
-"""Profile a table: SDV metadata, per-column types, missing rates, cardinalities, ranges and PII flags."""
+"""Profile a table as kinds and counts: per-column dtype, sdtype, missing rate, cardinality and PII flag.
+
+The profile is shown in the Dagster UI, which every viewer sees, so it holds no value taken
+from a row: no min/max, no category list, no sample. The SDV metadata it keeps is stripped
+to the keys that describe a column's kind (`KIND_KEYS`); SDV's detector also writes the
+observed range and category values (`range_min`, `range_values`, ...), which are dropped here.
+"""
 
 from __future__ import annotations
 
@@ -19,23 +25,53 @@ PII_NAME = re.compile(
 PII_SDTYPES = {"email", "phone_number", "ssn", "name", "first_name", "last_name", "address", "ipv4_address", "iban"}
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
+# Column metadata keys that say what kind a column is and cannot carry a row's value. Anything
+# else SDV writes (range_min/range_max/range_values, regex_format, order, ...) may hold one.
+KIND_KEYS = ("sdtype", "datetime_format", "computer_representation", "pii")
+# Table-level keys that name columns only.
+TABLE_KEYS = ("primary_key",)
+# The keys of one profile column; nothing else is kept or shown.
+COLUMN_KEYS = ("name", "dtype", "sdtype", "missing_rate", "cardinality", "pii")
+
+
+def kinds_only(table: dict[str, Any]) -> dict[str, Any]:
+    """An SDV single-table metadata dict reduced to column kinds (whitelist, so a new SDV key cannot leak)."""
+    columns = {
+        str(name): {key: meta[key] for key in KIND_KEYS if key in meta}
+        for name, meta in table.get("columns", {}).items()
+    }
+    result: dict[str, Any] = {"columns": columns}
+    for key in TABLE_KEYS:
+        if table.get(key) is not None and table[key] in columns:
+            result[key] = table[key]
+    return result
+
 
 @dataclass
 class DatasetProfile:
     rows: int
-    columns: list[dict[str, Any]]
-    metadata: dict[str, Any]  # SDV single-table metadata dict ({"columns": {...}, ...})
+    columns: list[dict[str, Any]]  # one dict per column with exactly COLUMN_KEYS
+    metadata: dict[str, Any]  # SDV single-table metadata dict of kinds only ({"columns": {...}, ...})
 
     def to_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "columns": self.columns, "metadata": self.metadata}
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> DatasetProfile:
-        return cls(rows=payload["rows"], columns=payload["columns"], metadata=payload["metadata"])
+        """Also reads profiles written before values were dropped: their extra keys are left out."""
+        return cls(
+            rows=payload["rows"],
+            columns=[{key: c[key] for key in COLUMN_KEYS if key in c} for c in payload["columns"]],
+            metadata=kinds_only(payload["metadata"]),
+        )
 
     @property
     def pii_columns(self) -> list[str]:
         return [c["name"] for c in self.columns if c["pii"]]
+
+    @property
+    def sdtypes(self) -> dict[str, str]:
+        return {c["name"]: c["sdtype"] for c in self.columns}
 
 
 def detect_metadata(frame: pd.DataFrame) -> Any:
@@ -63,23 +99,14 @@ def _pii(name: str, sdtype: str, series: pd.Series) -> bool:
     return False
 
 
-def _jsonable(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item"):
-        return value.item()
-    return value
-
-
 def profile_dataset(frame: pd.DataFrame) -> DatasetProfile:
-    metadata = table_metadata(detect_metadata(frame))
+    """Kinds and counts of `frame`'s columns; no value of any row is kept."""
+    detected = table_metadata(detect_metadata(frame))
+    metadata = kinds_only(detected)
     columns = []
     for name in frame.columns:
         series = frame[name]
         sdtype = metadata["columns"][name]["sdtype"]
-        numeric = pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series)
         columns.append(
             {
                 "name": name,
@@ -87,8 +114,6 @@ def profile_dataset(frame: pd.DataFrame) -> DatasetProfile:
                 "sdtype": sdtype,
                 "missing_rate": round(float(series.isna().mean()), 6),
                 "cardinality": int(series.nunique(dropna=True)),
-                "min": _jsonable(series.min()) if numeric and series.notna().any() else None,
-                "max": _jsonable(series.max()) if numeric and series.notna().any() else None,
                 "pii": bool(_pii(name, sdtype, series)),
             }
         )

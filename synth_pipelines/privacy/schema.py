@@ -197,7 +197,7 @@ def _normalise(noisy: np.ndarray, floor: float) -> np.ndarray:
     """Post-processing: drop counts the noise could have made, keep the rest as probabilities."""
     kept = np.where(noisy > floor, noisy, 0.0)
     if kept.sum() <= 0:
-        kept = np.ones_like(noisy)
+        kept = np.where(noisy != 0, 1.0, 0.0) if (noisy != 0).any() else np.ones_like(noisy)
     return kept / kept.sum()
 
 
@@ -214,6 +214,9 @@ def release_marginals(domain: PrivateSchema, data: pd.DataFrame, rho: float) -> 
         weights.append(1.0 / (len(noisy) * scale**2))
         if not spec.nullable:
             noisy[0] = 0.0  # the schema says this column holds no null: none is generated
+        if isinstance(spec, CategoricalColumn):
+            # FOLDED counted the values outside the declared list; only declared values are generated.
+            noisy[-1] = 0.0
         spec.probs = _normalise(noisy, 2.0 * scale)
         mechanisms.append(f"{spec.name}: OpenDP discrete Gaussian histogram over {len(noisy)} declared slots")
     domain.rho_spent = spent

@@ -1,5 +1,19 @@
 """The quality report: is the synthetic data faithful, private and useful? (no Dagster here)."""
 
-from synth_pipelines.quality.report import QualityReportResult, build_quality_report, threshold_checks
+from synth_pipelines.quality.report import (
+    QualityReportResult,
+    build_quality_report,
+    check_description,
+    publish_gate,
+    synthetic_only_scores,
+    threshold_checks,
+)
 
-__all__ = ["QualityReportResult", "build_quality_report", "threshold_checks"]
+__all__ = [
+    "QualityReportResult",
+    "build_quality_report",
+    "check_description",
+    "publish_gate",
+    "synthetic_only_scores",
+    "threshold_checks",
+]

@@ -1,10 +1,18 @@
 """Score a synthetic export against the real data (fidelity, privacy, usefulness) and check the request's thresholds.
 
-`build_quality_report` reads the export, scores a planned sample of it (see `sampling`),
-and writes: `quality_scores.json` (scores only: safe to publish), `quality_report.html`
+Two audiences. The owner's private report, written under `out_dir` in the work area:
+`quality_scores.json` (every score against the real rows), `quality_report.html`
 (self-contained: plots embedded as base64 PNG, no external resource) and the PNG plots.
-The HTML and PNGs show real-data distributions, so they are public only when the request
-sets `publish_plots`. `threshold_checks` turns the scores into one verdict per threshold.
+The public scores, `public_scores.json`, are what the manifest's `quality` block and the
+published report files hold:
+- for a DP request, only values computed on the synthetic rows alone (`synthetic_only_scores`:
+  rows, null shares, the share inside the request's declared domain), which are
+  post-processing of the DP release and so covered by its ε; no score against real rows,
+  no real-row count, and never the HTML or plots (they draw real distributions);
+- for any other request, today's scores (statistics, never a real row's value), with the
+  HTML and plots public only when the request sets `publish_plots`.
+`threshold_checks` turns the private scores into one verdict per threshold; `publish_gate`
+says, for a DP request, that this verdict is a non-DP comparison with the real rows.
 """
 
 from __future__ import annotations
@@ -32,11 +40,14 @@ PLOTTED_COLUMNS = 4
 
 @dataclass
 class QualityReportResult:
-    scores: dict[str, Any]
-    markdown: str
+    scores: dict[str, Any]  # private: the owner's report, against real rows
+    markdown: str  # for the Dagster UI: built from the public scores for a DP request
     files: dict[str, Path] = field(default_factory=dict)
     # Keys of `files` that may leave the private store (the lead publishes only these).
     public_files: list[str] = field(default_factory=list)
+    # What the manifest's `quality` block holds (see the module docstring).
+    public_scores: dict[str, Any] = field(default_factory=dict)
+    differentially_private: bool = False
 
 
 def read_synthetic(path: Path, max_rows: int | None = None, seed: int = 0) -> pd.DataFrame:
@@ -318,16 +329,34 @@ def build_quality_report(
     spec: QualitySpec,
     out_dir: Path,
     seed: int = 0,
+    *,
+    differentially_private: bool = False,
+    schema: Any = None,
 ) -> QualityReportResult:
-    """Score the export at `synthetic` and write the scores JSON, the HTML report and its plots under `out_dir`."""
+    """Score the export at `synthetic` and write the private report and the public scores under `out_dir`.
+
+    `differentially_private` (the request has a privacy block) restricts the public scores to
+    synthetic-only values; `schema` (the request's TableSchema, public) adds the in-domain shares.
+    """
     started = time.perf_counter()
     synthetic_frame = read_synthetic(Path(synthetic))
     read_seconds = time.perf_counter() - started
     plan = plan_sampling(len(synthetic_frame), len(real_train))
     scores, details = compute_scores(real_train, real_holdout, synthetic_frame, metadata, spec, plan, seed)
     scores["seconds"]["read"] = read_seconds
+    synthetic_only = synthetic_only_scores(synthetic_frame, schema)
+    scores["synthetic_only"] = synthetic_only
 
-    return write_report(real_train, scores, details, spec, Path(out_dir), started)
+    return write_report(
+        real_train,
+        scores,
+        details,
+        spec,
+        Path(out_dir),
+        started,
+        differentially_private=differentially_private,
+        synthetic_only=synthetic_only,
+    )
 
 
 def write_report(
@@ -337,6 +366,9 @@ def write_report(
     spec: QualitySpec,
     out_dir: Path,
     started: float,
+    *,
+    differentially_private: bool = False,
+    synthetic_only: dict[str, Any] | None = None,
 ) -> QualityReportResult:
     """Plots, scores JSON, HTML and Markdown for computed scores; `started` is when the work began (perf_counter)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -351,10 +383,151 @@ def write_report(
     scores_path.write_text(json.dumps(scores, indent=2))
     report_path = out_dir / "quality_report.html"
     report_path.write_text(render_html(scores, checks, images), encoding="utf-8")
-    files = {"report": report_path, "scores": scores_path, **images}
-    public = ["scores"] + (["report", *images] if spec.publish_plots else [])
+
+    if differentially_private:
+        public_scores = _json_ready(synthetic_only if synthetic_only is not None else scores.get("synthetic_only", {}))
+        # The HTML and the plots draw real distributions: never public for a DP request.
+        public = ["public_scores"]
+        markdown = render_public_markdown(public_scores, checks)
+    else:
+        public_scores = scores
+        public = ["public_scores"] + (["report", *images] if spec.publish_plots else [])
+        markdown = render_markdown(scores, checks)
+    public_path = out_dir / "public_scores.json"
+    public_path.write_text(json.dumps(public_scores, indent=2))
+    files = {"report": report_path, "scores": scores_path, "public_scores": public_path, **images}
     return QualityReportResult(
-        scores=scores, markdown=render_markdown(scores, checks), files=files, public_files=public
+        scores=scores,
+        markdown=markdown,
+        files=files,
+        public_files=public,
+        public_scores=public_scores,
+        differentially_private=differentially_private,
+    )
+
+
+def _declared_domain(schema: Any) -> dict[str, tuple[str | None, dict[str, Any]]]:
+    """column → (sdtype, DayZ parameters) from the request's TableSchema, or from a {metadata, parameters} dict."""
+    if schema is None:
+        return {}
+    if hasattr(schema, "columns") and hasattr(schema, "column_parameters"):
+        return {name: (meta.get("sdtype"), schema.column_parameters(name)) for name, meta in schema.columns.items()}
+    metadata = schema["metadata"] if isinstance(schema, dict) else schema.metadata
+    parameters = schema["parameters"] if isinstance(schema, dict) else schema.parameters
+    table = next(iter(metadata["tables"]))
+    declared = parameters.get("tables", {}).get(table, {}).get("columns", {})
+    return {
+        name: (meta.get("sdtype"), dict(declared.get(name, {})))
+        for name, meta in metadata["tables"][table]["columns"].items()
+    }
+
+
+def _inside(series: pd.Series, sdtype: str | None, params: dict[str, Any]) -> pd.Series | None:
+    """Per non-null value: inside the declared domain? None when the schema declares no domain for it."""
+    values = series.dropna()
+    if params.get("category_values") is not None:
+        allowed = {str(v) for v in params["category_values"]}
+        return values.astype(str).isin(allowed)
+    if "min_value" in params or "max_value" in params:
+        numbers = pd.to_numeric(values, errors="coerce")
+        inside = numbers.notna()
+        if params.get("min_value") is not None:
+            inside &= numbers >= params["min_value"]
+        if params.get("max_value") is not None:
+            inside &= numbers <= params["max_value"]
+        return inside
+    if "start_timestamp" in params or "end_timestamp" in params:
+        stamps = pd.to_datetime(values, errors="coerce")
+        inside = stamps.notna()
+        if params.get("start_timestamp") is not None:
+            inside &= stamps >= pd.Timestamp(params["start_timestamp"])
+        if params.get("end_timestamp") is not None:
+            inside &= stamps <= pd.Timestamp(params["end_timestamp"])
+        return inside
+    return None
+
+
+def synthetic_only_scores(synthetic: pd.DataFrame, schema: Any = None) -> dict[str, Any]:
+    """Scores that read the synthetic rows and the public request only: post-processing, covered by ε.
+
+    Nothing here may read a real row, a count of real rows or a score against them.
+    """
+    result: dict[str, Any] = {
+        "computed_on": "synthetic rows and the request's public schema only",
+        "synthetic_rows": len(synthetic),
+        "columns": len(synthetic.columns),
+        "null_share": {str(c): float(synthetic[c].isna().mean()) if len(synthetic) else None for c in synthetic},
+    }
+    domain = _declared_domain(schema)
+    if not domain:
+        return result
+    shares: dict[str, float | None] = {}
+    inside_total = checked_total = 0
+    for name, (sdtype, params) in domain.items():
+        if name not in synthetic.columns:
+            continue
+        inside = _inside(synthetic[name], sdtype, params)
+        if inside is None:
+            continue
+        shares[name] = float(inside.mean()) if len(inside) else None
+        inside_total += int(inside.sum())
+        checked_total += len(inside)
+    result["domain_share"] = shares
+    result["domain_share_overall"] = inside_total / checked_total if checked_total else None
+    result["columns_not_in_schema"] = sorted(str(c) for c in synthetic.columns if c not in domain)
+    result["schema_columns_missing"] = sorted(c for c in domain if c not in synthetic.columns)
+    return result
+
+
+def render_public_markdown(public_scores: dict[str, Any], checks: list[dict[str, Any]]) -> str:
+    """The UI summary of a DP request: synthetic-only scores; threshold verdicts without their real-data values."""
+    lines = [
+        "Public scores (synthetic rows only, covered by ε):",
+        "",
+        "| score | value |",
+        "|---|---|",
+        f"| synthetic rows | {public_scores.get('synthetic_rows')} |",
+    ]
+    if public_scores.get("domain_share_overall") is not None:
+        lines.append(f"| share inside the declared domain | {_fmt(public_scores['domain_share_overall'])} |")
+    worst = sorted(
+        ((v, k) for k, v in public_scores.get("domain_share", {}).items() if v is not None and v < 1.0),
+    )[:5]
+    if worst:
+        lines += ["", "**Columns outside their declared domain:** " + ", ".join(f"`{k}` {v:.3f}" for v, k in worst)]
+    if checks:
+        lines += ["", "| threshold | limit | result |", "|---|---|---|"]
+        lines += [f"| {c['threshold']} | {c['limit']} | {'pass' if c['passed'] else 'FAIL'} |" for c in checks]
+        lines += ["", PUBLISH_GATE_NOTE]
+    lines += ["", "Scores against the real rows are in the owner's private report (work area), not here."]
+    return "\n".join(lines)
+
+
+PUBLISH_GATE_NOTE = (
+    "whether this artifact was published depended on non-DP comparisons with the real rows: one bit about the "
+    "data beyond ε"
+)
+
+
+def publish_gate(checks: list[dict[str, Any]], differentially_private: bool) -> dict[str, Any] | None:
+    """For a DP request with thresholds: the manifest's statement that the gate is outside the guarantee."""
+    if not differentially_private or not checks:
+        return None
+    return {
+        "differentially_private": False,
+        "checks": [c["threshold"] for c in checks],
+        "note": PUBLISH_GATE_NOTE,
+    }
+
+
+def check_description(check: dict[str, Any], differentially_private: bool) -> str:
+    """A check's text for Dagster: for a DP request it names the threshold and its limit, not the private score."""
+    if not differentially_private:
+        return check["message"]
+    verdict = "met" if check["passed"] else "missed"
+    return (
+        f"{check['threshold']} {verdict} (limit {check['limit']}); the score compares with the real rows and is in "
+        "the owner's private report only"
     )
 
 

@@ -37,7 +37,7 @@ def test_epsilon_total_adds_every_stage_and_stays_within_target(fitted, name: st
     assert set(stages) == {"preprocessing", "training"}
     assert all(value > 0 for value in stages.values())
     assert privacy["epsilon_total"] == pytest.approx(sum(stages.values()))
-    assert privacy["epsilon_total"] <= 2.0 * (1 + 1e-9)
+    assert privacy["epsilon_total"] <= 2.0
     assert privacy["epsilon_total"] >= 0.9 * 2.0  # calibration wastes little of the budget
     assert privacy["delta_spent"] <= privacy["delta"] == 1e-5
     assert privacy["delta_was_default"] is False
@@ -54,7 +54,7 @@ def test_sample_is_deterministic_and_typed_by_the_schema(fitted, adult, name: st
     # Declared without missing values → int64; declared with some → may hold nulls.
     assert first["age"].dtype == np.int64 and first["age"].between(0, 100).all()
     allowed = set(adult_schema_dict()["parameters"]["tables"]["data"]["columns"]["sex"]["category_values"])
-    assert set(first["sex"].dropna()) <= allowed | {"__other__"}
+    assert set(first["sex"].dropna()) <= allowed  # out-of-list values are counted, never generated
 
 
 def test_dp_fit_without_schema_is_refused(adult) -> None:
@@ -78,7 +78,7 @@ def test_values_outside_the_declared_domain_are_clipped_or_folded(adult) -> None
     model = fit_dp_model(adult, TableSchema.model_validate(schema), _spec("dp_gaussian_copula"), PrivacySpec(epsilon=3))
     rows = model.sample(3000, seed=1)
     assert rows["age"].between(30, 40).all()
-    assert set(rows["workclass"].dropna()) <= {"Private", "__other__"}
+    assert set(rows["workclass"].dropna()) <= {"Private"}
 
 
 def test_id_and_pii_columns_are_generated_not_learned(adult) -> None:

@@ -82,11 +82,12 @@ def test_markdown_names_scores_worst_columns_and_failed_threshold(report: Qualit
 def test_only_scores_are_public_unless_plots_are_asked_for(
     report: QualityReportResult, tmp_path: Path, real_train, real_holdout, synthetic, metadata
 ) -> None:
-    assert report.public_files == ["scores"]
+    assert report.public_files == ["public_scores"]
+    assert json.loads(report.files["public_scores"].read_text()) == report.scores  # non-DP: today's scores
     export = tmp_path / "synthetic.csv"
     synthetic.head(1500).to_csv(export, index=False)
     public = build_quality_report(real_train, None, export, metadata, QualitySpec(publish_plots=True), tmp_path / "out")
-    assert set(public.public_files) == set(public.files)
+    assert set(public.public_files) == set(public.files) - {"scores"}  # the same numbers as public_scores
     assert public.scores["mia_auc"] is None and "dcr_overfitting_protection" not in public.scores
     assert public.scores["skipped"]["tstr"]
 

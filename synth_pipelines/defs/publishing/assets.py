@@ -1,4 +1,9 @@
-"""published_artifact: the export and public report files published, and the manifest written last."""
+"""published_artifact: the export and public report files published, and the manifest written last.
+
+The manifest's `quality` block is the quality report's public scores: for a DP request those
+are computed on synthetic rows alone. When the request set thresholds, a DP manifest also
+carries `publish_gate`: the gate compared with the real rows outside the ε guarantee.
+"""
 
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,17 +46,19 @@ def published_artifact(
             "train_seconds": record["train_seconds"],
             "device": record["device"],
         },
-        "quality": quality_report["scores"],
+        "quality": quality_report["public_scores"],
         "privacy": record.get("privacy"),
         "created_at": datetime.now(UTC).isoformat(),
         "code_version": synth_pipelines.__version__,
         "dagster_run_id": context.run.run_id,
     }
+    if quality_report.get("publish_gate"):
+        manifest["publish_gate"] = quality_report["publish_gate"]
     report_files = {name: Path(quality_report["files"][name]) for name in quality_report["public_files"]}
-    if "report" not in report_files and "scores" in report_files:
+    if "report" not in report_files and "public_scores" in report_files:
         # The HTML report shows real-data statistics and stays private unless the request says
-        # otherwise; the public report is then the scores alone.
-        report_files["report"] = report_files.pop("scores")
+        # otherwise (never for a DP request); the public report is then the public scores alone.
+        report_files["report"] = report_files.pop("public_scores")
     manifest_path, content = publish_artifact(
         request.request_id,
         list(request.publish),

@@ -1,17 +1,32 @@
-"""quality_report: score the export against the real data; blocking checks gate publishing."""
+"""quality_report: the owner's private report against the real rows, the public scores, and blocking thresholds.
+
+What Dagster shows here (metadata, check descriptions, logs) is seen by every UI viewer, so
+for a DP request it is built from the public, synthetic-only scores: a threshold's verdict
+and limit are shown, never the real-data score it was checked against.
+"""
 
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from synth_pipelines.quality import build_quality_report, threshold_checks
+from synth_pipelines.quality import build_quality_report, check_description, publish_gate, threshold_checks
 from synth_pipelines.resources import WorkAreaResource
 
 from ..intake.assets import request_from
 from ..partitions import requests_partitions
 
 THRESHOLDS = ("min_overall", "min_diagnostic", "max_mia_auc", "min_tstr_ratio")
+
+
+def scoring_metadata(profile_metadata: dict, schema) -> dict:
+    """The SDV table metadata the scores use: the profile's kinds, with the request's declared sdtypes over them."""
+    columns = {name: dict(meta) for name, meta in profile_metadata["columns"].items()}
+    if schema is not None:
+        for name, meta in schema.columns.items():
+            if name in columns and meta.get("sdtype") and meta["sdtype"] != columns[name].get("sdtype"):
+                columns[name] = {k: meta[k] for k in ("sdtype", "datetime_format") if k in meta}
+    return {**profile_metadata, "columns": columns}
 
 
 @dg.asset(
@@ -31,33 +46,45 @@ def quality_report(
     synthetic_export: dict,
     work_area: WorkAreaResource,
 ):
-    """SDMetrics quality of the export against the real training rows, and the request's thresholds."""
+    """SDMetrics quality of the export against the real training rows (private), public scores, thresholds."""
     request = request_from(synthesis_request)
+    private = request.privacy is not None
+    schema = getattr(request, "schema", None)
     train = pd.read_parquet(validated_dataset["train_path"])
     holdout = pd.read_parquet(validated_dataset["holdout_path"])
     result = build_quality_report(
         train,
         holdout if len(holdout) else None,
         Path(synthetic_export["path"]),
-        dataset_profile["metadata"],
+        scoring_metadata(dataset_profile["metadata"], schema),
         request.quality,
         work_area.folder(request.request_id, "quality"),
         seed=request.seed,
+        differentially_private=private,
+        schema=schema,
     )
     checks = {c["threshold"]: c for c in threshold_checks(result.scores, request.quality)}
-    public = getattr(result, "public_files", None)
+    metadata = {
+        "summary": dg.MetadataValue.md(result.markdown),
+        "report": dg.MetadataValue.path(str(result.files.get("report", ""))),
+    }
+    if private:
+        metadata["synthetic_rows"] = result.public_scores.get("synthetic_rows")
+        if result.public_scores.get("domain_share_overall") is not None:
+            metadata["domain_share_overall"] = result.public_scores["domain_share_overall"]
+    else:
+        metadata["overall"] = result.scores.get("overall")
     yield dg.Output(
         {
             "scores": result.scores,
+            "public_scores": result.public_scores,
+            "differentially_private": private,
             "files": {name: str(path) for name, path in result.files.items()},
-            "public_files": sorted(public) if public is not None else sorted(result.files),
+            "public_files": sorted(result.public_files),
             "checks": list(checks.values()),
+            "publish_gate": publish_gate(list(checks.values()), private),
         },
-        metadata={
-            "summary": dg.MetadataValue.md(result.markdown),
-            "overall": result.scores.get("overall"),
-            "report": dg.MetadataValue.path(str(result.files.get("report", ""))),
-        },
+        metadata=metadata,
     )
     failed = []
     for name in THRESHOLDS:
@@ -65,16 +92,14 @@ def quality_report(
         if check is None:
             yield dg.AssetCheckResult(check_name=name, passed=True, description=f"quality.{name} not set")
             continue
+        description = check_description(check, private)
         if not check["passed"]:
-            failed.append(check["message"])
+            failed.append(description)
+        check_metadata = {"limit": check["limit"]}
+        if not private:
+            check_metadata["value"] = check["value"] if check["value"] is not None else "not computed"
         yield dg.AssetCheckResult(
-            check_name=name,
-            passed=bool(check["passed"]),
-            description=check["message"],
-            metadata={
-                "limit": check["limit"],
-                "value": check["value"] if check["value"] is not None else "not computed",
-            },
+            check_name=name, passed=bool(check["passed"]), description=description, metadata=check_metadata
         )
     if failed:
         context.log.error("quality thresholds missed, publishing is blocked: " + "; ".join(failed))
