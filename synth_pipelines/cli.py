@@ -46,6 +46,26 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_draft_schema(args: argparse.Namespace) -> int:
+    """Print SDV metadata + DayZ parameters detected from a table: a draft the owner edits before a DP request."""
+    from synth_pipelines.datasets import load_dataset
+    from synth_pipelines.request import DatasetSpec
+    from synth_pipelines.table_schema import draft_schema
+
+    try:
+        frame = load_dataset(Path(args.dataset), DatasetSpec(uri=args.dataset, format=args.format))
+    except (RequestError, ValueError, OSError) as exc:
+        print(f"refused: dataset: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(json.dumps(draft_schema(frame), indent=2, default=str))
+    print(
+        "draft-schema: these bounds, category lists and missing shares are your table's own values. For a DP "
+        "request they are published with the request: replace them by what is publicly known before you submit.",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _instance():
     from dagster import DagsterInstance
 
@@ -210,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     notes.set_defaults(func=cmd_notifications)
     schema = sub.add_parser("schema", help="print the request JSON Schema")
     schema.set_defaults(func=cmd_schema)
+    draft = sub.add_parser(
+        "draft-schema",
+        help="print a table's SDV metadata and DayZ parameters as a draft `schema` (edit its values first)",
+    )
+    draft.add_argument("dataset", help="a CSV, Parquet or JSON-lines file")
+    draft.add_argument("--format", choices=["csv", "parquet", "jsonl"], help="inferred from the suffix when omitted")
+    draft.set_defaults(func=cmd_draft_schema)
     submit = sub.add_parser(
         "submit",
         help="launch a request on a Dagster webserver over GraphQL; with --wait prints the manifest location last",

@@ -50,3 +50,17 @@ def test_console_script_validate_and_schema(synth_env, tmp_path):
     assert "dataset.uri" in done.stderr and "outside the data root" in done.stderr
     schema = subprocess.run([*script, "schema"], capture_output=True, text=True, check=True)
     assert json.loads(schema.stdout)["title"] == "SynthesisRequest"
+
+
+def test_draft_schema_prints_a_schema_a_dp_request_accepts(synth_env, tmp_path, capsys):
+    from synth_pipelines.request import parse_request
+    from synth_pipelines_tests.conftest import small_request
+
+    assert main(["draft-schema", str(synth_env.data_root / "adult_small.csv")]) == 0
+    out, err = capsys.readouterr()
+    assert "publicly known" in err
+    schema = json.loads(out)
+    request = parse_request(
+        small_request(synthesizer={"name": "dp_gaussian_copula"}, privacy={"epsilon": 1.0}, schema=schema)
+    )
+    assert set(request.schema.columns) >= {"age", "workclass", "income"}

@@ -64,7 +64,7 @@ def test_profile_describes_columns(adult_small_frame):
     frame = adult_small_frame.assign(email=[f"user{i}@example.org" for i in range(len(adult_small_frame))])
     profile = profile_dataset(frame)
     columns = {c["name"]: c for c in profile.columns}
-    assert columns["age"]["sdtype"] == "numerical" and columns["age"]["min"] >= 17
+    assert columns["age"]["sdtype"] == "numerical" and "min" not in columns["age"]  # kinds and counts only
     assert columns["sex"]["cardinality"] == 2
     assert columns["workclass"]["missing_rate"] > 0
     assert columns["email"]["pii"] and not columns["age"]["pii"]
@@ -89,7 +89,7 @@ def test_holdout_is_disjoint_and_seeded(adult_small_frame):
 
     frame = adult_small_frame.assign(row_id=range(len(adult_small_frame)))
     train, holdout = split_holdout(frame, seed=3)
-    assert len(train) + len(holdout) == len(frame) and len(holdout) == 120
+    assert len(train) + len(holdout) == len(frame) and 80 <= len(holdout) <= 160  # each row on a 20% coin
     assert not set(train["row_id"]) & set(holdout["row_id"])
     again, _ = split_holdout(frame, seed=3)
     pd.testing.assert_frame_equal(train, again)

@@ -112,7 +112,6 @@ def _public(manifest: dict) -> dict:
     privacy = out.get("privacy") or {}
     for key in ("epsilon_total", "epsilon_by_stage", "rho"):
         privacy.pop(key, None)
-    out.get("synthesizer", {}).pop("train_seconds", None)
     out.pop("quality", None)  # synthetic-only scores: functions of the noisy model
     return out
 

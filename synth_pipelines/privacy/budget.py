@@ -8,6 +8,7 @@ that Opacus uses, so a stage's ε is never larger than the ε it was given.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -86,6 +87,7 @@ def zcdp_epsilon(rho: float, delta: float) -> float:
     return float(epsilon)
 
 
+@functools.lru_cache(maxsize=256)  # public inputs only; the audit fits thousands of times
 def zcdp_rho(epsilon: float, delta: float) -> float:
     """The largest ρ whose (ε, δ) conversion stays within `epsilon` (bisection; monotone in ρ)."""
     low, high = 0.0, max(epsilon, 1.0)

@@ -1,9 +1,14 @@
-"""Privacy scores of a synthetic table: DCR protection, exact copies, disclosure, membership inference.
+"""Similarity and attack scores of a synthetic table: DCR similarity, exact copies, disclosure, membership inference.
 
 Scores follow SDMetrics' definitions (DCRBaselineProtection, DCROverfittingProtection,
 NewRowSynthesis, DisclosureProtection); the distance work runs in `distances`, which the
 tests hold equal to SDMetrics' own code. Every function returns the score, the rows it
 scored and the measured standard error of that choice of rows.
+
+The DCR scores and NewRowSynthesis measure similarity (how far synthetic rows sit from real
+ones), not privacy: they can pass while membership inference succeeds, for instance when a
+model reproduces a few outliers closely but not exactly. The evidence about privacy is the
+membership-inference attack (`membership_inference`) and, for a DP model, its ε.
 """
 
 from __future__ import annotations
@@ -73,7 +78,7 @@ def dcr_scores(
     plan: SamplingPlan,
     seed: int,
 ) -> dict[str, Any]:
-    """DCRBaselineProtection and (with a holdout) DCROverfittingProtection on adaptive synthetic samples.
+    """DCRBaselineProtection and (with a holdout) DCROverfittingProtection: similarity scores, not privacy.
 
     Each score's sample starts at `plan.dcr_start_rows` rows and doubles while its bootstrap
     standard error is above the plan's target, up to its cap.
@@ -228,8 +233,15 @@ def membership_inference(
     metadata: dict[str, Any],
     seed: int,
 ) -> float | None:
-    """The privacy module's membership-inference AUC, or None when it or a holdout is not available."""
-    if real_holdout is None or len(real_holdout) == 0:
+    """AUC of the density-ratio membership-inference attack, or None without a usable holdout.
+
+    Members are training rows; the holdout is split at random into the attack's reference
+    sample of the population and the non-members it is scored against (see
+    `synth_pipelines.privacy.attacks`). 0.5 means the synthetic data gives an attacker nothing
+    about who was trained on; an overfit non-DP model scores clearly above.
+    """
+    # The attack needs a reference half and a scored half of the holdout, each of at least two rows.
+    if real_holdout is None or len(real_holdout) < 4 or len(real_train) == 0 or len(synthetic) == 0:
         return None
     try:
         from synth_pipelines.privacy.attacks import membership_inference_auc

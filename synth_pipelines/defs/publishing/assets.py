@@ -41,17 +41,16 @@ def published_artifact(
         "schema": synthetic_export["schema"],
         "seed": request.seed,
         "keep": request.keep,
-        "synthesizer": {
-            **request.synthesizer.model_dump(mode="json"),
-            "train_seconds": record["train_seconds"],
-            "device": record["device"],
-        },
+        "synthesizer": {**request.synthesizer.model_dump(mode="json"), "device": record["device"]},
         "quality": quality_report["public_scores"],
         "privacy": record.get("privacy"),
         "created_at": datetime.now(UTC).isoformat(),
         "code_version": synth_pipelines.__version__,
         "dagster_run_id": context.run.run_id,
     }
+    if request.privacy is None:
+        # A DP fit's duration grows with the rows it saw: it is not published.
+        manifest["synthesizer"]["train_seconds"] = record["train_seconds"]
     if quality_report.get("publish_gate"):
         manifest["publish_gate"] = quality_report["publish_gate"]
     report_files = {name: Path(quality_report["files"][name]) for name in quality_report["public_files"]}

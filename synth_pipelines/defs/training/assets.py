@@ -97,11 +97,11 @@ def trained_model(
     (work_area.folder(request.request_id, "model") / "loss_curve.json").write_text(json.dumps(loss_curve))
     metadata_out: dict = {
         "synthesizer": record["synthesizer"],
-        "train_seconds": record["train_seconds"],
         "device": record["device"],
         "device_name": record["device_name"],
     }
-    if not private:
+    if not private:  # a DP fit's duration and size grow with the rows it saw
+        metadata_out["train_seconds"] = record["train_seconds"]
         metadata_out["training_rows"] = record["training_rows"]
         metadata_out["model_bytes"] = path.stat().st_size
         if loss_curve:
