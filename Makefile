@@ -31,14 +31,19 @@ demo: setup
 system-deps:
 	bash scripts/install_system_deps.sh
 
-test: setup system-deps
+test: setup system-deps lint
 	$(BIN)/pytest
 
+# Loopback by default: the UI has no login of its own (deploy/ puts it behind nginx basic auth).
+HOST ?= 127.0.0.1
+PORT ?= 3000
+
 ui: setup
-	$(BIN)/dagster dev -w workspace.yaml -h 0.0.0.0 -p 3000
+	$(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
 lint: setup
 	$(BIN)/ruff check synth_pipelines synth_pipelines_tests benchmarks
+	$(BIN)/ruff format --check synth_pipelines synth_pipelines_tests benchmarks
 
 clean:
 	rm -rf var $(VENV)

@@ -330,10 +330,7 @@ def row_hash(domain: PrivateSchema, data: pd.DataFrame, key: str) -> np.ndarray:
     secret = key.encode()
     rows = np.ascontiguousarray(values).view(np.uint8).reshape(len(values), -1)
     return np.fromiter(
-        (
-            int.from_bytes(hashlib.blake2b(row.tobytes(), key=secret, digest_size=8).digest(), "little")
-            for row in rows
-        ),
+        (int.from_bytes(hashlib.blake2b(row.tobytes(), key=secret, digest_size=8).digest(), "little") for row in rows),
         dtype=np.uint64,
         count=len(rows),
     )
