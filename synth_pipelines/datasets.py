@@ -38,15 +38,24 @@ def resolve_local_dataset(uri: str, data_root: Path) -> Path:
     return path
 
 
-def read_table(path: Path, fmt: str) -> pd.DataFrame:
-    """Read a CSV, Parquet or JSON-lines file; a broken file is refused with the reason."""
+def read_table(path: Path, fmt: str, as_text: bool = False) -> pd.DataFrame:
+    """Read a CSV, Parquet or JSON-lines file; a broken file is refused with the reason.
+
+    `as_text` (DP requests) infers no column type: CSV cells stay text and JSON values keep
+    their own types, so how one row's value is read never depends on the other rows (pandas'
+    inference turns a 0/1 column into floats when one row is empty, and every row would move).
+    """
     try:
         if fmt == "csv":
-            frame = pd.read_csv(path, skipinitialspace=True, na_values=["?"])
+            frame = pd.read_csv(path, skipinitialspace=True, na_values=["?"], dtype=str if as_text else None)
         elif fmt == "parquet":
             frame = pd.read_parquet(path)
         elif fmt == "jsonl":
-            frame = pd.read_json(path, lines=True)
+            frame = (
+                pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+                if as_text
+                else pd.read_json(path, lines=True)
+            )
         else:
             raise RequestError([("dataset.format", f"{fmt!r} is not allowed; allowed: csv, parquet, jsonl")])
     except RequestError:
@@ -81,8 +90,8 @@ def _csv_header(path: Path) -> list[str]:
         return [name.strip() for name in next(csv.reader(handle), [])]
 
 
-def load_dataset(path: Path, spec: DatasetSpec) -> pd.DataFrame:
-    frame = read_table(path, spec.format or "csv")
+def load_dataset(path: Path, spec: DatasetSpec, as_text: bool = False) -> pd.DataFrame:
+    frame = read_table(path, spec.format or "csv", as_text=as_text)
     if spec.format == "csv":
         header = _csv_header(path)
         if len(header) == len(frame.columns):

@@ -36,7 +36,7 @@ class RequestStore(Protocol):
 
 def request_bytes(request: SynthesisRequest) -> bytes:
     """A request as every store keeps it in accepted/ and standing/."""
-    return json.dumps(request.model_dump(mode="json", by_alias=True), indent=2, sort_keys=True).encode()
+    return json.dumps(request.model_dump(mode="json", by_alias=True), indent=2).encode()
 
 
 def check_request_size(name: str, size: int) -> None:

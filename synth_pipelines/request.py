@@ -272,8 +272,12 @@ class SynthesisRequest(_Strict):
         return -(-self.rows // self.chunk_rows)
 
     def canonical_json(self) -> str:
-        """The request as stable JSON: the same request always gives the same text."""
-        return json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+        """The request as stable JSON: the same request always gives the same text.
+
+        Keys keep the request's order (fields, then the schema's columns as written), not sorted:
+        the schema's column order is the output's.
+        """
+        return json.dumps(self.model_dump(mode="json", by_alias=True), separators=(",", ":"))
 
 
 class RequestError(ValueError):

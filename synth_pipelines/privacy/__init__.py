@@ -121,12 +121,8 @@ def fit_dp_model(
     missing = [name for name in domain.output_order if name not in data.columns]
     if missing:  # column names are public (they are in the schema)
         raise RequestError([("schema", f"declares columns the dataset does not have: {', '.join(missing)}")])
-    # Output columns keep the file's header order (the header is the same for every neighbour;
-    # the request's JSON may have sorted the schema's keys).
-    position = {name: i for i, name in enumerate(data.columns)}
-    domain.columns.sort(key=lambda spec: position[spec.name])
-    domain.order = [spec.name for spec in domain.columns]
-    domain.output_order.sort(key=position.__getitem__)
+    # Output columns in the schema's order: a JSON-lines "header" is the order keys first appear
+    # in, which one row can change.
     data = data[domain.order]
     epsilon_pre = privacy.epsilon * PREPROCESSING_SHARE[spec.name]
     epsilon_train = privacy.epsilon - epsilon_pre
@@ -168,7 +164,7 @@ def fit_dp_model(
         spent_pre = zcdp_epsilon(domain.rho_spent, delta_pre)
         noise_rng = np.random.default_rng(secrets.randbits(128))
         model, spent_train, delta_train, training, loss_curve = train_dp_neural(
-            data, domain, spec, epsilon_train, delta / 2, device, seed, noise_rng, domain.rows_estimate
+            data, domain, spec, epsilon_train, delta / 2, device, seed, noise_rng, domain.rows_estimate, private
         )
         spent_total = spent_pre + spent_train
         delta_spent = delta_pre + delta_train

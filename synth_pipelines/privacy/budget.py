@@ -22,6 +22,8 @@ RDP_ORDERS = np.concatenate([np.linspace(1.01, 8, 140), np.arange(8, 64, 0.5), n
 
 # δ when the request gives none and its schema declares no num_rows: below 1/n for any table we accept.
 FALLBACK_DELTA = 1e-7
+# The largest δ a request may name when its schema declares no num_rows to compare it with.
+MAX_UNDECLARED_DELTA = 1e-5
 
 
 def default_delta(declared_rows: int | None) -> float:
@@ -38,6 +40,16 @@ def resolve_delta(privacy: PrivacySpec, declared_rows: int | None) -> tuple[floa
     """
     if privacy.delta is None:
         return default_delta(declared_rows), True
+    if declared_rows is None and privacy.delta > MAX_UNDECLARED_DELTA:
+        raise RequestError(
+            [
+                (
+                    "privacy.delta",
+                    f"delta {privacy.delta:g} is not allowed without a declared num_rows in the schema: it must be "
+                    f"<= {MAX_UNDECLARED_DELTA:g} (or declare num_rows N and give delta < 1/N)",
+                )
+            ]
+        )
     if declared_rows is not None and privacy.delta >= 1.0 / declared_rows:
         raise RequestError(
             [

@@ -16,6 +16,7 @@ sampling rate and step count are computed from, never the real n.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -109,10 +110,21 @@ class PrivateSchema:
 
 
 def _as_float(column: pd.Series, kind: str) -> np.ndarray:
-    if kind == "datetime":
-        stamps = pd.to_datetime(column, errors="coerce")
-        return stamps.astype("int64").where(stamps.notna()).to_numpy(dtype=float)
-    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+    """Each value on its own: a number, or nanoseconds since the epoch (UTC); NaN when it is not one.
+
+    Never a format or dtype inferred from the column as a whole: that would let one row change
+    how every other row is read.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas' parse warnings depend on the values: none may reach a log
+        if kind == "datetime":
+            if pd.api.types.is_datetime64_any_dtype(column):
+                stamps = pd.to_datetime(column, errors="coerce", utc=True)
+            else:
+                stamps = pd.to_datetime(column.astype(object), errors="coerce", utc=True, format="mixed")
+            nanos = stamps.dt.tz_convert(None).astype("datetime64[ns]").astype("int64")
+            return nanos.where(stamps.notna()).to_numpy(dtype=float)
+        return pd.to_numeric(column.astype(object), errors="coerce").to_numpy(dtype=float)
 
 
 def _timestamp(value: str, datetime_format: str | None) -> float:
@@ -273,8 +285,7 @@ def slots_of(spec: NumericColumn | CategoricalColumn, column: pd.Series) -> np.n
     known = spec.categories[:-1]
     values = column[present]
     if spec.kind == "boolean":
-        truth = values.map(_as_bool)
-        slots[present] = np.where(truth.isna(), len(known), np.where(truth.fillna(False).astype(bool), 1, 0)) + 1
+        slots[present] = [{False: 1, True: 2, None: 3}[_as_bool(v)] for v in values]
         return slots
     lookup = {category_key(value): i for i, value in enumerate(known)}
     slots[present] = [1 + lookup.get(category_key(v), len(known)) for v in values]
@@ -298,7 +309,7 @@ def _as_bool(value: Any) -> bool | None:
     """A boolean column's value as True/False; anything else is outside the domain (folded)."""
     if isinstance(value, bool | np.bool_):
         return bool(value)
-    text = str(value).strip().lower()
+    text = category_key(value).strip().lower()
     return True if text in _TRUE else False if text in _FALSE else None
 
 

@@ -69,7 +69,7 @@ def raw_dataset(
             path = open_dataset_uri(uri, artifact_store.publish_config())
         else:
             path = resolve_local_dataset(uri, data_source.root)
-        frame = load_dataset(path, request.dataset)
+        frame = load_dataset(path, request.dataset, as_text=request.privacy is not None)
     except RequestError as exc:
         raise dg.Failure(f"dataset refused: {exc}", metadata=exc.to_dict()) from None
     except (RuntimeError, ValueError) as exc:  # PublishError / a malformed s3:// URI from the S3 reader
