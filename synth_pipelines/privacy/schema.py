@@ -369,6 +369,8 @@ def row_jitter(domain: PrivateSchema, data: pd.DataFrame, key: str) -> np.ndarra
 def from_uniform(spec: NumericColumn | CategoricalColumn, u: np.ndarray, rng: np.random.Generator) -> pd.Series:
     """Inverse of `to_uniform`: a value per uniform, drawn from the noisy marginal."""
     cdf = np.cumsum(spec.probs)
+    # Below the cdf's end, so rounding can never land in trailing empty slots (FOLDED is never generated).
+    u = np.minimum(u, np.nextafter(cdf[-1], 0.0))
     slot = np.minimum(np.searchsorted(cdf, u, side="right"), len(spec.probs) - 1)
     if isinstance(spec, CategoricalColumn):
         return decode_slots(spec, slot)
