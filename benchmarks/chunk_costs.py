@@ -36,9 +36,9 @@ CHUNK = 10_000
 def _model():
     import pandas as pd
 
-    from synth_pipelines.profiling import detect_metadata
-    from synth_pipelines.request import SynthesizerSpec
-    from synth_pipelines.synthesizers import fit_model
+    from synth_pipelines.core.request import SynthesizerSpec
+    from synth_pipelines.data.profiling import detect_metadata
+    from synth_pipelines.training.synthesizers import fit_model
 
     frame = pd.read_csv(REPO / "sample_data" / "adult.csv")
     return frame, fit_model(frame, detect_metadata(frame), SynthesizerSpec(name="gaussian_copula"))
@@ -77,7 +77,7 @@ def _sampling(model) -> dict:
 
 
 def _write(frame, model) -> dict:
-    from synth_pipelines.export import column_types, write_chunk
+    from synth_pipelines.generation.export import column_types, write_chunk
 
     rows = model.sample(CHUNK, 1)
     kinds = column_types(frame)

@@ -2,7 +2,7 @@
 
 For every mechanism in `MECHANISMS` the game runs the mechanism on a fixed dataset D and on
 D plus one worst-case canary row, `--trials` times per side, and reports the ε lower bound
-those runs prove at 95 % confidence (Clopper–Pearson; see `synth_pipelines/privacy/audit.py`).
+those runs prove at 95 % confidence (Clopper–Pearson; see `synth_pipelines/training/dp/audit.py`).
 A correct mechanism must show eps_lb ≤ its claimed ε; the same game on a deliberately broken
 variant of it must show eps_lb > the claim, or the audit has no power for that mechanism.
 
@@ -36,8 +36,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from synth_pipelines.privacy.audit import AuditResult, Trial, audit, gaussian_sum_trial  # noqa: E402
 from synth_pipelines.privacy.budget import gaussian_sigma, zcdp_rho  # noqa: E402
+from synth_pipelines.training.dp.audit import AuditResult, Trial, audit, gaussian_sum_trial  # noqa: E402
 
 DEFAULT_TRIALS = 200_000
 CLAIMED_EPSILON, DELTA = 2.0, 1e-5
@@ -152,8 +152,8 @@ def _copula_trial(private: bool) -> Trial:
     """`fit_dp_model` end to end (marginals + correlation); score = the released correlation of x and y."""
     import pandas as pd
 
-    from synth_pipelines.privacy import fit_dp_model
-    from synth_pipelines.request import PrivacySpec, SynthesizerSpec, TableSchema
+    from synth_pipelines.core.request import PrivacySpec, SynthesizerSpec, TableSchema
+    from synth_pipelines.training.dp import fit_dp_model
 
     schema = TableSchema.model_validate(COPULA_SCHEMA)
     rows = np.random.default_rng(7).normal(size=(COPULA_ROWS, 2)) * 0.5
@@ -203,7 +203,7 @@ def _dp_sgd_trial(joint: bool) -> tuple[Trial, float]:
     from torch import nn
     from torch.nn import functional as F
 
-    from synth_pipelines.privacy.neural import BookKeepingClipper, _mlp, discriminator_backward, plan_dp_sgd
+    from synth_pipelines.training.dp.neural import BookKeepingClipper, _mlp, discriminator_backward, plan_dp_sgd
 
     torch.manual_seed(0)
     network = nn.Sequential(

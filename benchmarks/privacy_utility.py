@@ -6,7 +6,7 @@ noise and no clipping), it trains on sample_data/adult.csv and scores against
 sample_data/adult_test.csv (rows never trained on):
 
 - SDMetrics' QualityReport overall score, synthetic vs. the test rows;
-- the membership-inference AUC of `synth_pipelines.quality.privacy.membership_inference`
+- the membership-inference AUC of `synth_pipelines.quality.similarity.membership_inference`
   (members: training rows, non-members: test rows; the attack samples 5,000 of each);
 - TSTR: a HistGradientBoosting classifier trained on the synthetic rows predicts `income` on
   the test rows (ROC AUC); TRTR is the same classifier trained on the real training rows;
@@ -45,12 +45,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from synth_pipelines.datasets import load_dataset  # noqa: E402
-from synth_pipelines.privacy import fit_dp_model  # noqa: E402
+from synth_pipelines.core.request import DatasetSpec, PrivacySpec, SynthesizerSpec, TableSchema  # noqa: E402
+from synth_pipelines.data.loading import load_dataset  # noqa: E402
 from synth_pipelines.privacy.budget import resolve_delta  # noqa: E402
-from synth_pipelines.quality.privacy import membership_inference  # noqa: E402
-from synth_pipelines.request import DatasetSpec, PrivacySpec, SynthesizerSpec, TableSchema  # noqa: E402
-from synth_pipelines.synthesizers import device_name, resolve_device  # noqa: E402
+from synth_pipelines.quality.similarity import membership_inference  # noqa: E402
+from synth_pipelines.training.device import device_name, resolve_device  # noqa: E402
+from synth_pipelines.training.dp import fit_dp_model  # noqa: E402
 
 SCHEMA_PATH = ROOT / "requests" / "schemas" / "adult.json"
 TARGET = "income"
@@ -119,7 +119,7 @@ def tstr_auc(train: pd.DataFrame, test: pd.DataFrame, schema: TableSchema) -> fl
 
 def _neural_twin_supported() -> bool:
     """Whether `fit_dp_model(private=False)` reaches DP-SGD (train_dp_neural takes `private`)."""
-    from synth_pipelines.privacy.neural import train_dp_neural
+    from synth_pipelines.training.dp.neural import train_dp_neural
 
     return "private" in inspect.signature(train_dp_neural).parameters
 
@@ -132,7 +132,7 @@ def _plain_dp_sgd():
     (train_dp_neural has no `private`); the twin must be the same loop with no noise and no
     clipping. train_dp_neural checks the accountant's ε, which a non-private run has none of.
     """
-    from synth_pipelines.privacy import neural
+    from synth_pipelines.training.dp import neural
 
     original = neural.train_neural
 
@@ -233,8 +233,8 @@ def overhead(
     epochs; the result is the median over rounds, with the rounds' range as the spread. The
     row estimate is the exact count: a timing on public benchmark data, nothing is released.
     """
-    from synth_pipelines.privacy.neural import encode, train_neural
-    from synth_pipelines.privacy.schema import fit_private_schema
+    from synth_pipelines.privacy.domain import fit_private_schema
+    from synth_pipelines.training.dp.neural import encode, train_neural
 
     rng = np.random.default_rng(secrets.randbits(64))
     domain = fit_private_schema(schema, train, 1.0)
@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             "wall_seconds": round(time.perf_counter() - run_started, 1),
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "quality": "sdmetrics QualityReport overall, synthetic (as many rows as train) vs. adult_test.csv",
-            "mia": "synth_pipelines.quality.privacy.membership_inference: members = adult.csv training rows, "
+            "mia": "synth_pipelines.quality.similarity.membership_inference: members = adult.csv training rows, "
             "non-members = adult_test.csv rows (half of them the attack's reference), 5,000 scored per side",
             "tstr": None
             if args.no_tstr

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from synth_pipelines.core.request import QualitySpec
 from synth_pipelines.quality import build_quality_report
 from synth_pipelines.quality.report import compute_scores, read_synthetic, write_report
 from synth_pipelines.quality.sampling import all_rows_plan
-from synth_pipelines.request import QualitySpec
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

@@ -48,7 +48,7 @@ def phase(events, step_prefix: str, kind: str, pick) -> float:
 
 
 def run_pipeline(settings, instance, request_id: str, rows: int, fmt: str, compression: str, workers: int) -> dict:
-    from synth_pipelines.request import parse_request
+    from synth_pipelines.core.request import parse_request
 
     request = parse_request(
         {
@@ -249,8 +249,8 @@ def main() -> None:
 
     from dagster import DagsterInstance
 
-    from synth_pipelines.settings import Settings
-    from synth_pipelines.synthesizers import load_model
+    from synth_pipelines.core.settings import Settings
+    from synth_pipelines.training.synthesizers import load_model
 
     settings = Settings.from_env()
     instance = DagsterInstance.get()

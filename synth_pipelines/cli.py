@@ -8,9 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from synth_pipelines.intake import validate_request_bytes
-from synth_pipelines.request import RequestError, SynthesisRequest, request_json_schema
-from synth_pipelines.settings import REPO_ROOT, Settings
+from synth_pipelines.core.request import RequestError, SynthesisRequest, request_json_schema
+from synth_pipelines.core.settings import REPO_ROOT, Settings
+from synth_pipelines.intake.requests import validate_request_bytes
 
 EXIT_REFUSED = 2
 
@@ -48,9 +48,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_draft_schema(args: argparse.Namespace) -> int:
     """Print SDV metadata + DayZ parameters detected from a table: a draft the owner edits before a DP request."""
-    from synth_pipelines.datasets import load_dataset
-    from synth_pipelines.request import DatasetSpec
-    from synth_pipelines.table_schema import draft_schema
+    from synth_pipelines.core.request import DatasetSpec
+    from synth_pipelines.core.table_schema import draft_schema
+    from synth_pipelines.data.loading import load_dataset
 
     try:
         frame = load_dataset(Path(args.dataset), DatasetSpec(uri=args.dataset, format=args.format))
@@ -161,8 +161,8 @@ def cmd_notifications(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from synth_pipelines.core.request import parse_request
     from synth_pipelines.graphql_client import SubmitError, submit
-    from synth_pipelines.request import parse_request
 
     settings = Settings.from_env()
     try:

@@ -5,9 +5,9 @@ import os
 import dagster as dg
 
 from synth_pipelines import defs as defs_package
+from synth_pipelines.core.settings import Settings
 from synth_pipelines.executors import build_executor
 from synth_pipelines.resources import build_resources
-from synth_pipelines.settings import Settings
 
 
 @dg.definitions

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from synth_pipelines.request import SynthesisRequest
+from synth_pipelines.core.request import SynthesisRequest
 
 JOB_NAME = "synthesize"
 PARTITIONS_DEF_NAME = "synthesis_requests"

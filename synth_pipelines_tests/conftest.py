@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from synth_pipelines.settings import REPO_ROOT, Settings
+from synth_pipelines.core.settings import REPO_ROOT, Settings
 
 ADULT = REPO_ROOT / "sample_data" / "adult.csv"
 

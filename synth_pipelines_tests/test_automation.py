@@ -9,7 +9,7 @@ from dagster import DagsterInstance
 
 from synth_pipelines.defs.automation.schedules import retention_job, standing_requests_schedule
 from synth_pipelines.defs.partitions import requests_partitions
-from synth_pipelines.intake import LocalRequestStore, process_incoming
+from synth_pipelines.intake.requests import LocalRequestStore, process_incoming
 from synth_pipelines.resources import build_resources
 from synth_pipelines_tests.conftest import small_request
 

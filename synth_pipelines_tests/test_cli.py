@@ -53,7 +53,7 @@ def test_console_script_validate_and_schema(synth_env, tmp_path):
 
 
 def test_draft_schema_prints_a_schema_a_dp_request_accepts(synth_env, tmp_path, capsys):
-    from synth_pipelines.request import parse_request
+    from synth_pipelines.core.request import parse_request
     from synth_pipelines_tests.conftest import small_request
 
     assert main(["draft-schema", str(synth_env.data_root / "adult_small.csv")]) == 0

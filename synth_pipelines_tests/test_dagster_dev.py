@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from synth_pipelines.intake import LocalRequestStore
+from synth_pipelines.intake.requests import LocalRequestStore
 from synth_pipelines.publishing import NotificationStore
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.dagster_processes import dagster_dev, graphql, make_dagster_home, wait_for

@@ -5,10 +5,10 @@ import os
 import pandas as pd
 import pytest
 
-from synth_pipelines.datasets import load_dataset, resolve_local_dataset
-from synth_pipelines.profiling import profile_dataset
-from synth_pipelines.request import DatasetSpec, RequestError, parse_request
-from synth_pipelines.validation import validate_dataset
+from synth_pipelines.core.request import DatasetSpec, RequestError, parse_request
+from synth_pipelines.data.loading import load_dataset, resolve_local_dataset
+from synth_pipelines.data.profiling import profile_dataset
+from synth_pipelines.data.validation import validate_dataset
 from synth_pipelines_tests.conftest import small_request
 
 
@@ -85,7 +85,7 @@ def test_validation_lists_each_failed_expectation(adult_small_frame):
 
 
 def test_holdout_is_disjoint_and_seeded(adult_small_frame):
-    from synth_pipelines.splitting import split_holdout
+    from synth_pipelines.data.splitting import split_holdout
 
     frame = adult_small_frame.assign(row_id=range(len(adult_small_frame)))
     train, holdout = split_holdout(frame, seed=3)

@@ -15,9 +15,9 @@ import pytest
 from dagster import DagsterInstance
 
 from synth_pipelines.cli import run_request
-from synth_pipelines.privacy import PrivacyLedger
-from synth_pipelines.request import parse_request
-from synth_pipelines.settings import Settings
+from synth_pipelines.core.request import parse_request
+from synth_pipelines.core.settings import Settings
+from synth_pipelines.privacy.ledger import PrivacyLedger
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.privacy.conftest import adult_schema_dict
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from synth_pipelines.export import SUFFIX, chunk_plan, column_types, export_chunks, write_chunk
-from synth_pipelines.synthesizers import chunk_seed
+from synth_pipelines.generation.export import SUFFIX, chunk_plan, column_types, export_chunks, write_chunk
+from synth_pipelines.training.synthesizers import chunk_seed
 
 
 def test_chunk_plan_covers_every_row():

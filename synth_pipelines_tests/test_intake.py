@@ -5,9 +5,9 @@ import json
 import dagster as dg
 from dagster import DagsterInstance
 
+from synth_pipelines.core.request import parse_request
 from synth_pipelines.defs.intake.sensors import request_intake_sensor
-from synth_pipelines.intake import LocalRequestStore, process_incoming
-from synth_pipelines.request import parse_request
+from synth_pipelines.intake.requests import LocalRequestStore, process_incoming
 from synth_pipelines.resources import build_resources
 from synth_pipelines_tests.conftest import small_request
 

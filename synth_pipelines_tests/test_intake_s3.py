@@ -7,8 +7,8 @@ import boto3
 import pytest
 from dagster import DagsterInstance
 
-from synth_pipelines.intake_s3 import S3RequestStore
-from synth_pipelines.settings import Settings
+from synth_pipelines.core.settings import Settings
+from synth_pipelines.intake.s3 import S3RequestStore
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.servers import moto_s3_server
 from synth_pipelines_tests.test_intake import evaluate

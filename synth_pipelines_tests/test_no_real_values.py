@@ -16,10 +16,10 @@ import pytest
 from dagster import DagsterInstance
 
 from synth_pipelines.cli import run_request
-from synth_pipelines.profiling import DatasetProfile, profile_dataset
-from synth_pipelines.request import parse_request
-from synth_pipelines.retention import find_expired, remove
-from synth_pipelines.validation import validate_dataset
+from synth_pipelines.core.request import parse_request
+from synth_pipelines.data.profiling import DatasetProfile, profile_dataset
+from synth_pipelines.data.validation import validate_dataset
+from synth_pipelines.publishing.retention import find_expired, remove
 from synth_pipelines_tests.conftest import small_request
 
 MARKER = "MARKER_7f3a9c"

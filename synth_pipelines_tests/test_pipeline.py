@@ -9,7 +9,7 @@ import pytest
 from dagster import DagsterInstance
 
 from synth_pipelines.cli import run_request
-from synth_pipelines.request import parse_request
+from synth_pipelines.core.request import parse_request
 from synth_pipelines_tests.conftest import small_request
 
 

@@ -9,9 +9,9 @@ import requests
 from dagster import DagsterInstance
 
 from synth_pipelines.cli import run_request
+from synth_pipelines.core.request import parse_request
+from synth_pipelines.core.settings import Settings
 from synth_pipelines.publishing import file_cid
-from synth_pipelines.request import parse_request
-from synth_pipelines.settings import Settings
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.servers import ipfs_node, moto_s3_server
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from synth_pipelines.request import RequestError, parse_request, request_json_schema
+from synth_pipelines.core.request import RequestError, parse_request, request_json_schema
 from synth_pipelines_tests.conftest import small_request
 
 ISSUE_EXAMPLE = {

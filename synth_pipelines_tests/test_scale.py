@@ -12,10 +12,10 @@ from dagster import DagsterInstance
 
 import synth_pipelines.defs.generation.assets as generation
 from synth_pipelines.cli import run_request
-from synth_pipelines.export import chunk_plan, to_arrow
+from synth_pipelines.core.request import parse_request
+from synth_pipelines.generation.export import chunk_plan, to_arrow
 from synth_pipelines.publishing import sha256_file
-from synth_pipelines.request import parse_request
-from synth_pipelines.synthesizers import chunk_seed, load_model
+from synth_pipelines.training.synthesizers import chunk_seed, load_model
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.dagster_processes import make_dagster_home
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth_pipelines.profiling import detect_metadata
-from synth_pipelines.request import SynthesizerSpec
-from synth_pipelines.synthesizers import PPF_KNOTS, copula_sampling, fit_model
+from synth_pipelines.core.request import SynthesizerSpec
+from synth_pipelines.data.profiling import detect_metadata
+from synth_pipelines.training.synthesizers import PPF_KNOTS, copula_sampling, fit_model
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from synth_pipelines.request import PrivacySpec, RequestError
+from synth_pipelines.core.request import PrivacySpec, RequestError
 
 # Orders for the RDP → (ε, δ) conversion; the same grid Opacus uses, extended upwards.
 RDP_ORDERS = np.concatenate([np.linspace(1.01, 8, 140), np.arange(8, 64, 0.5), np.arange(64, 1025, 8)])

@@ -30,7 +30,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from synth_pipelines.request import RequestError
+from synth_pipelines.core.request import RequestError, SynthesisRequest
+from synth_pipelines.privacy.budget import check_budget, resolve_delta
 
 _metadata = sa.MetaData()
 
@@ -238,3 +239,41 @@ def _over_cap(dataset_id: str, epsilon: float, spent: float, cap: float) -> str:
         f"epsilon {epsilon:g} would bring the cumulative spend on dataset {dataset_id!r} to {spent + epsilon:g}, "
         f"over its cap of {cap:g} (already spent {spent:g}; at most {max(cap - spent, 0.0):g} is left)"
     )
+
+
+def charge_training(
+    ledger: PrivacyLedger, request: SynthesisRequest, attempt_id: str, *, max_epsilon: float, cap: float
+) -> list[dict[str, Any]]:
+    """Charge one training attempt of a DP request to its dataset's budget, before any mechanism runs.
+
+    Every attempt is charged (a retry or a re-run of the same request spends again: it releases
+    fresh noisy statistics), and the cap check and the charge are one transaction, so
+    concurrent runs cannot both pass it. Raises RequestError when the request or the cap refuses.
+    """
+    privacy = request.privacy
+    assert privacy is not None, "only a DP request is charged"
+    declared_rows = request.schema.num_rows if request.schema is not None else None
+    check_budget(privacy, declared_rows, max_epsilon)
+    delta, _ = resolve_delta(privacy, declared_rows)
+    return ledger.reserve(
+        dataset_id=request.dataset_id,
+        attempt_id=attempt_id,
+        request_id=request.request_id,
+        requester=request.requester,
+        epsilon=privacy.epsilon,
+        delta=delta,
+        mechanism=request.synthesizer.name,
+        cap=cap,
+    )
+
+
+def entries_markdown(entries: list[dict[str, Any]]) -> str:
+    """The ledger's entries for one dataset as a Markdown table, with the total spent."""
+    lines = ["| request | requester | ε | δ | mechanism | when |", "|---|---|---|---|---|---|"]
+    lines += [
+        f"| {e['request_id']} | {e['requester']} | {e['epsilon']:g} | {e['delta']:.3g} | {e['mechanism']} "
+        f"| {e['created_at']} |"
+        for e in entries
+    ]
+    lines.append(f"\n**spent on this dataset: ε = {sum(e['epsilon'] for e in entries):g}**")
+    return "\n".join(lines)

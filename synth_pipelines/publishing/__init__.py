@@ -1,6 +1,6 @@
 """Publishing: copy the export and its reports to the artifact stores (local, S3, IPFS), then write the manifest last.
 
-Plain Python with no Dagster import; synth_pipelines.resources wraps these classes.
+Plain Python with no orchestrator import; synth_pipelines.resources wraps these classes.
 """
 
 from synth_pipelines.publishing.config import PublishConfig

@@ -1,7 +1,7 @@
 """Notifications: one record per request outcome for the requester, plus an optional webhook POST.
 
 Records live in a SQLite file (`<root>/notifications.sqlite3`) so the CLI and the
-Dagster sensors read and write the same place with transactions, and a sensor that
+The sensors read and write the same place with transactions, and a sensor that
 fires twice for the same run does not notify twice (unique request_id + run_id +
 outcome). Webhook delivery goes through the same RetryPolicy as uploads: connection
 errors, timeouts, 429 and 5xx are retried; other 4xx fail at once.

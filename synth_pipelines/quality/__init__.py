@@ -1,4 +1,4 @@
-"""The quality report: is the synthetic data faithful, private and useful? (no Dagster here)."""
+"""The quality report: is the synthetic data faithful, private and useful? (plain Python)."""
 
 from synth_pipelines.quality.report import (
     QualityReportResult,

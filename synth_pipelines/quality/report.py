@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synth_pipelines.quality import fidelity, plots, privacy, utility
+from synth_pipelines.core.request import QualitySpec
+from synth_pipelines.quality import fidelity, plots, similarity, utility
 from synth_pipelines.quality.sampling import SamplingPlan, plan_sampling
-from synth_pipelines.request import QualitySpec
 
 # Worst columns drawn as distributions in the report.
 PLOTTED_COLUMNS = 4
@@ -41,7 +41,7 @@ PLOTTED_COLUMNS = 4
 @dataclass
 class QualityReportResult:
     scores: dict[str, Any]  # private: the owner's report, against real rows
-    markdown: str  # for the Dagster UI: built from the public scores for a DP request
+    markdown: str  # for the UI: built from the public scores for a DP request
     files: dict[str, Path] = field(default_factory=dict)
     # Keys of `files` that may leave the private store (the lead publishes only these).
     public_files: list[str] = field(default_factory=list)
@@ -99,7 +99,7 @@ def compute_scores(
     seconds["fidelity"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    dcr = privacy.dcr_scores(real_train, real_holdout, synthetic, metadata, plan, seed)
+    dcr = similarity.dcr_scores(real_train, real_holdout, synthetic, metadata, plan, seed)
     errors.update(dcr.pop("standard_errors"))
     scores.update(dcr)
     if real_holdout is None:
@@ -107,20 +107,22 @@ def compute_scores(
     seconds["dcr"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    new_rows = privacy.new_row_synthesis(real_train, synthetic, metadata, plan, seed)
+    new_rows = similarity.new_row_synthesis(real_train, synthetic, metadata, plan, seed)
     errors.update(new_rows.pop("standard_errors"))
     scores.update(new_rows)
     seconds["new_row_synthesis"] = time.perf_counter() - started
 
     if spec.sensitive_columns:
         started = time.perf_counter()
-        disclosure = privacy.disclosure_protection(real_train, synthetic, metadata, spec.sensitive_columns, plan, seed)
+        disclosure = similarity.disclosure_protection(
+            real_train, synthetic, metadata, spec.sensitive_columns, plan, seed
+        )
         errors.update(disclosure.pop("standard_errors"))
         scores.update(disclosure)
         seconds["disclosure_protection"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    scores["mia_auc"] = privacy.membership_inference(real_train, real_holdout, details["sample"], metadata, seed)
+    scores["mia_auc"] = similarity.membership_inference(real_train, real_holdout, details["sample"], metadata, seed)
     if scores["mia_auc"] is None:
         skipped["mia_auc"] = "no real holdout" if real_holdout is None else "privacy attack module not available"
     seconds["mia"] = time.perf_counter() - started
@@ -521,7 +523,7 @@ def publish_gate(checks: list[dict[str, Any]], differentially_private: bool) -> 
 
 
 def check_description(check: dict[str, Any], differentially_private: bool) -> str:
-    """A check's text for Dagster: for a DP request it names the threshold and its limit, not the private score."""
+    """A check's text for the UI: for a DP request it names the threshold and its limit, not the private score."""
     if not differentially_private:
         return check["message"]
     verdict = "met" if check["passed"] else "missed"

@@ -9,11 +9,11 @@ from typing import Any
 
 import dagster as dg
 
-from synth_pipelines.intake import LocalRequestStore, RequestStore
+from synth_pipelines.core.settings import Settings
+from synth_pipelines.intake.requests import LocalRequestStore, RequestStore
 from synth_pipelines.publishing import PublishConfig
-from synth_pipelines.retention import UNPARTITIONED_IO
-from synth_pipelines.settings import Settings
-from synth_pipelines.synthesizers import device_name, resolve_device
+from synth_pipelines.publishing.retention import UNPARTITIONED_IO
+from synth_pipelines.training.device import device_name, resolve_device
 
 
 class RequestStoreResource(dg.ConfigurableResource):
@@ -28,7 +28,7 @@ class RequestStoreResource(dg.ConfigurableResource):
 
     def store(self) -> RequestStore:
         if self.s3_url:
-            from synth_pipelines.intake_s3 import S3RequestStore
+            from synth_pipelines.intake.s3 import S3RequestStore
             from synth_pipelines.publishing import PublishConfig, make_s3_client
 
             return S3RequestStore(self.s3_url, make_s3_client(PublishConfig.from_env(Path(self.root))))
@@ -147,7 +147,7 @@ class PrivacyLedgerResource(dg.ConfigurableResource):
     dataset_epsilon_cap: float = 20.0
 
     def ledger(self):
-        from synth_pipelines.privacy import PrivacyLedger
+        from synth_pipelines.privacy.ledger import PrivacyLedger
 
         return PrivacyLedger(self.url)
 

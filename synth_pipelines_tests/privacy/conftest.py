@@ -15,8 +15,8 @@ ADULT_SCHEMA = ROOT / "requests" / "schemas" / "adult.json"
 
 def load_adult(nrows: int | None = None) -> pd.DataFrame:
     """Adult as the pipeline loads it ("?" is missing)."""
-    from synth_pipelines.datasets import load_dataset
-    from synth_pipelines.request import DatasetSpec
+    from synth_pipelines.core.request import DatasetSpec
+    from synth_pipelines.data.loading import load_dataset
 
     frame = load_dataset(ADULT, DatasetSpec(uri="adult.csv"))
     return frame.head(nrows).reset_index(drop=True) if nrows else frame
@@ -41,6 +41,6 @@ def adult_metadata(adult: pd.DataFrame):
 @pytest.fixture(scope="session")
 def adult_schema():
     """Adult's public schema (the UCI codebook's kinds, category lists and rounded bounds)."""
-    from synth_pipelines.request import TableSchema
+    from synth_pipelines.core.request import TableSchema
 
     return TableSchema.model_validate(adult_schema_dict())

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth_pipelines.privacy.attacks import membership_inference_auc, membership_scores
-from synth_pipelines.quality.privacy import membership_inference
+from synth_pipelines.quality.attacks import membership_inference_auc, membership_scores
+from synth_pipelines.quality.similarity import membership_inference
 
 # A narrower table trains faster and memorises sooner; the attack itself sees every column it is given.
 COLUMNS = ["age", "education", "marital_status", "occupation", "sex", "hours_per_week", "capital_gain", "income"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import ks_2samp
 
-from synth_pipelines.privacy.audit import (
+from synth_pipelines.training.dp.audit import (
     audit,
     clopper_pearson,
     epsilon_lower_bound,

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synth_pipelines.privacy.neural import (
+from synth_pipelines.training.dp.neural import (
     _TVAE,
     HIDDEN,
     BookKeepingClipper,

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from synth_pipelines.privacy import check_budget, fit_dp_model, resolve_delta
-from synth_pipelines.privacy.budget import zcdp_epsilon, zcdp_rho
-from synth_pipelines.request import PrivacySpec, RequestError, SynthesizerSpec, parse_request
+from synth_pipelines.core.request import PrivacySpec, RequestError, SynthesizerSpec, parse_request
+from synth_pipelines.privacy.budget import check_budget, resolve_delta, zcdp_epsilon, zcdp_rho
+from synth_pipelines.training.dp import fit_dp_model
 
 from .conftest import adult_schema_dict
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth_pipelines.privacy import fit_dp_model
-from synth_pipelines.request import PrivacySpec, RequestError, SynthesizerSpec, TableSchema
-from synth_pipelines.synthesizers import fit_model, load_model, save_model
+from synth_pipelines.core.request import PrivacySpec, RequestError, SynthesizerSpec, TableSchema
+from synth_pipelines.training.dp import fit_dp_model
+from synth_pipelines.training.synthesizers import fit_model, load_model, save_model
 
 from .conftest import adult_schema_dict
 
@@ -125,7 +125,7 @@ def test_model_artifact_holds_no_training_rows(adult, adult_schema, tmp_path: Pa
 
 
 def test_calibration_gives_the_released_marginal_and_keeps_each_rows_odds_order() -> None:
-    from synth_pipelines.privacy.neural import calibrate_to_marginal
+    from synth_pipelines.training.dp.neural import calibrate_to_marginal
 
     rng = np.random.default_rng(4)
     logits = rng.normal(scale=2.0, size=(3000, 4)) + np.array([2.0, 0.0, -1.0, 0.0])

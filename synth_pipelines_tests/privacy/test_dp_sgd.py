@@ -9,15 +9,15 @@ import pytest
 import torch
 from torch import nn
 
-from synth_pipelines.privacy.neural import DPSGD, DPSGDPlan, plan_dp_sgd, train_dp_neural, train_neural
+from synth_pipelines.training.dp.neural import DPSGD, DPSGDPlan, plan_dp_sgd, train_dp_neural, train_neural
 
 
 @pytest.fixture(scope="module")
 def adult_schema(adult):
     """The private schema of 500 Adult rows, its domain drafted from those rows (public for the test)."""
-    from synth_pipelines.privacy.schema import fit_private_schema
-    from synth_pipelines.request import TableSchema
-    from synth_pipelines.table_schema import draft_schema
+    from synth_pipelines.core.request import TableSchema
+    from synth_pipelines.core.table_schema import draft_schema
+    from synth_pipelines.privacy.domain import fit_private_schema
 
     data = adult.head(500).reset_index(drop=True)
     return data, fit_private_schema(TableSchema(**draft_schema(data)), data, 0.5)
@@ -89,7 +89,7 @@ def test_the_poisson_sample_includes_each_row_with_the_planned_rate() -> None:
 
 def test_rate_steps_and_noise_do_not_depend_on_the_row_count(adult_schema) -> None:
     """D and D plus one row, the same row estimate: every released training number is identical."""
-    from synth_pipelines.request import SynthesizerSpec
+    from synth_pipelines.core.request import SynthesizerSpec
 
     data, schema = adult_schema
     neighbour = pd.concat([data, data.tail(1)], ignore_index=True)
@@ -106,7 +106,7 @@ def test_rate_steps_and_noise_do_not_depend_on_the_row_count(adult_schema) -> No
 
 @pytest.mark.parametrize("name", ["dp_tvae", "dp_ctgan"])
 def test_dp_models_train_on_adult_within_the_target_epsilon(adult_schema, name: str) -> None:
-    from synth_pipelines.request import SynthesizerSpec
+    from synth_pipelines.core.request import SynthesizerSpec
 
     data, schema = adult_schema
     target = 1.5

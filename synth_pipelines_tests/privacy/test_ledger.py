@@ -11,9 +11,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from synth_pipelines.core.request import RequestError
 from synth_pipelines.privacy.ledger import PrivacyLedger
 from synth_pipelines.publishing import sha256_file
-from synth_pipelines.request import RequestError
 
 TERMS = {"requester": "ana", "delta": 1e-6, "mechanism": "dp_gaussian_copula"}
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from synth_pipelines.core.request import RequestError
 from synth_pipelines.privacy.ledger import PrivacyLedger
-from synth_pipelines.request import RequestError
 from synth_pipelines_tests.privacy.test_ledger import CAP, TERMS, assert_cap_held, race_in_threads
 from synth_pipelines_tests.service.postgres import Postgres, postgres_server
 

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth_pipelines.privacy import fit_dp_model
-from synth_pipelines.privacy.copula import clip_norm, correlation_statistic, gaussian_release, normal_scores
-from synth_pipelines.privacy.schema import (
+from synth_pipelines.core.request import PrivacySpec, SynthesizerSpec
+from synth_pipelines.data.splitting import split_holdout
+from synth_pipelines.privacy.domain import (
     canonical_frame,
     domain_from_schema,
     histogram_counts,
@@ -25,8 +25,8 @@ from synth_pipelines.privacy.schema import (
     row_hash,
     row_jitter,
 )
-from synth_pipelines.request import PrivacySpec, SynthesizerSpec
-from synth_pipelines.splitting import split_holdout
+from synth_pipelines.training.dp import fit_dp_model
+from synth_pipelines.training.dp.copula import clip_norm, correlation_statistic, gaussian_release, normal_scores
 
 KEY = "k" * 16
 
@@ -229,8 +229,8 @@ def _typed_rows() -> list[str]:
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 @pytest.mark.parametrize("added", [",,,", "AB,AB,soon,lots", "1,02,01/02/2010,5", "0,10,2015-01-01T10:00:00+05:00,7"])
 def test_one_row_in_a_file_moves_no_other_rows_slot(tmp_path, fmt: str, added: str) -> None:
-    from synth_pipelines.datasets import load_dataset
-    from synth_pipelines.request import DatasetSpec, TableSchema
+    from synth_pipelines.core.request import DatasetSpec, TableSchema
+    from synth_pipelines.data.loading import load_dataset
 
     domain = domain_from_schema(TableSchema.model_validate(TYPED_SCHEMA))
     header = ["flag", "code", "when", "amount"]

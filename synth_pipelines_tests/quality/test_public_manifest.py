@@ -12,13 +12,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from synth_pipelines.core.request import parse_request
+from synth_pipelines.core.table_schema import draft_schema
 from synth_pipelines.defs.partitions import requests_partitions
 from synth_pipelines.defs.publishing.assets import published_artifact
 from synth_pipelines.defs.quality.assets import quality_report
 from synth_pipelines.publishing import sha256_file
-from synth_pipelines.request import parse_request
 from synth_pipelines.resources import ArtifactStoreResource, WorkAreaIOManager, WorkAreaResource
-from synth_pipelines.table_schema import draft_schema
 from synth_pipelines_tests.quality.test_public_scores import REAL_DATA_KEYS, _keys
 
 

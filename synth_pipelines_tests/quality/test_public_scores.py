@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from synth_pipelines.core.request import QualitySpec
 from synth_pipelines.quality import build_quality_report, publish_gate, synthetic_only_scores, threshold_checks
-from synth_pipelines.request import QualitySpec
 
 SPEC = QualitySpec(min_overall=0.5, max_mia_auc=0.9, target_column="income")
 # Keys that only a comparison with real rows (or a count of them) can produce.

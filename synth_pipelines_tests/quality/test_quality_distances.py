@@ -9,7 +9,7 @@ from sdmetrics.single_table import DCRBaselineProtection, DCROverfittingProtecti
 from sdmetrics.single_table.privacy.dcr_utils import calculate_dcr
 
 from synth_pipelines.quality.distances import closest_record_distances, copied_rows
-from synth_pipelines.quality.privacy import _baseline_score, _overfitting_score
+from synth_pipelines.quality.similarity import _baseline_score, _overfitting_score
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from synth_pipelines.core.request import QualitySpec
 from synth_pipelines.quality import QualityReportResult, build_quality_report
-from synth_pipelines.request import QualitySpec
 
 SPEC = QualitySpec(
     min_overall=0.99, min_diagnostic=0.5, min_tstr_ratio=0.1, target_column="income", sensitive_columns=["income"]

@@ -6,8 +6,8 @@ import dataclasses
 
 import numpy as np
 
-from synth_pipelines.quality.privacy import dcr_scores
 from synth_pipelines.quality.sampling import plan_sampling, quarter_standard_error
+from synth_pipelines.quality.similarity import dcr_scores
 
 
 def test_sizes_depend_on_the_real_data_not_on_the_export() -> None:

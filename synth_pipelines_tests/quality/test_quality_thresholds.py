@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from synth_pipelines.core.request import QualitySpec
 from synth_pipelines.quality import threshold_checks
-from synth_pipelines.request import QualitySpec
 
 SCORES = {"overall": 0.80, "diagnostic": 0.95, "mia_auc": 0.62, "tstr_ratio": 0.85}
 

@@ -10,27 +10,14 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-from dagster._utils.schedules import cron_string_iterator, is_valid_cron_string
 
-from synth_pipelines.intake import scheduled_request
-from synth_pipelines.request import parse_request
+from synth_pipelines.core.request import parse_request
+from synth_pipelines.intake.standing import due_standing_request, is_valid_cron
+from synth_pipelines.publishing.retention import find_expired, remove
 from synth_pipelines.resources import ArtifactStoreResource, RequestStoreResource, WorkAreaResource
-from synth_pipelines.retention import find_expired, remove
 
 from ..jobs import synthesize_job
 from ..partitions import requests_partitions
-
-TICK = timedelta(minutes=1)
-
-
-def fired_between(cron: str, start: datetime, end: datetime) -> datetime | None:
-    """The last time `cron` fired in (start, end], or None."""
-    fired = None
-    for moment in cron_string_iterator(start.timestamp() + 1, cron, "UTC"):
-        if moment > end:
-            break
-        fired = moment
-    return fired
 
 
 @dg.schedule(
@@ -46,13 +33,12 @@ def standing_requests_schedule(context: dg.ScheduleEvaluationContext, request_st
     for request_id in store.standing():
         raw = store.read_standing(request_id)
         request = parse_request(raw) if raw else None
-        if request is None or not request.schedule or not is_valid_cron_string(request.schedule):
+        if request is None or not is_valid_cron(request.schedule):
             context.log.warning(f"standing request {request_id!r} has no valid schedule; skipped")
             continue
-        fired = fired_between(request.schedule, now - TICK, now)
-        if fired is None:
+        run = due_standing_request(request, now)
+        if run is None:
             continue
-        run = scheduled_request(request, fired)
         store.put_accepted(run)
         context.instance.add_dynamic_partitions(requests_partitions.name, [run.request_id])
         run_requests.append(

@@ -8,14 +8,14 @@ and counts; for a DP request not even counts (the kinds are the request's own sc
 import dagster as dg
 import pandas as pd
 
-from synth_pipelines.datasets import is_s3_uri, load_dataset, resolve_local_dataset
-from synth_pipelines.privacy.schema import domain_from_schema
-from synth_pipelines.profiling import DatasetProfile, profile_dataset
+from synth_pipelines.core.request import RequestError, SynthesisRequest
+from synth_pipelines.data.loading import is_s3_uri, load_dataset, resolve_local_dataset
+from synth_pipelines.data.profiling import DatasetProfile, profile_dataset
+from synth_pipelines.data.splitting import split_holdout
+from synth_pipelines.data.validation import validate_dataset
+from synth_pipelines.privacy.domain import domain_from_schema
 from synth_pipelines.publishing import sha256_file
-from synth_pipelines.request import RequestError, SynthesisRequest
 from synth_pipelines.resources import ArtifactStoreResource, DataSourceResource, WorkAreaResource
-from synth_pipelines.splitting import split_holdout
-from synth_pipelines.validation import validate_dataset
 
 from ..intake.assets import request_from
 from ..partitions import requests_partitions

@@ -20,7 +20,7 @@ from pathlib import Path
 import dagster as dg
 
 from synth_pipelines.executors import max_concurrent
-from synth_pipelines.export import (
+from synth_pipelines.generation.export import (
     SUFFIX,
     chunk_is_complete,
     chunk_path,
@@ -30,7 +30,7 @@ from synth_pipelines.export import (
     write_chunk,
 )
 from synth_pipelines.resources import WorkAreaResource
-from synth_pipelines.synthesizers import FittedModel, chunk_seed, load_model
+from synth_pipelines.training.synthesizers import FittedModel, chunk_seed, load_model
 
 from ..intake.assets import request_from
 from ..partitions import requests_partitions

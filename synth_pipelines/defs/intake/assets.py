@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from synth_pipelines.intake import check_request_context
-from synth_pipelines.request import RequestError, SynthesisRequest, parse_request
+from synth_pipelines.core.request import RequestError, SynthesisRequest, parse_request
+from synth_pipelines.intake.requests import check_request_context
 from synth_pipelines.resources import DataSourceResource, RequestStoreResource
 
 from ..partitions import requests_partitions

@@ -5,8 +5,8 @@ import os
 
 import dagster as dg
 
-from synth_pipelines.intake import process_incoming
-from synth_pipelines.request import parse_request
+from synth_pipelines.core.request import parse_request
+from synth_pipelines.intake.requests import process_incoming
 from synth_pipelines.resources import DataSourceResource, RequestStoreResource
 
 from ..jobs import synthesize_job

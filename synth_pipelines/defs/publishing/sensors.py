@@ -2,8 +2,8 @@
 
 import dagster as dg
 
+from synth_pipelines.core.request import parse_request
 from synth_pipelines.publishing import NotificationStore
-from synth_pipelines.request import parse_request
 from synth_pipelines.resources import ArtifactStoreResource, RequestStoreResource
 
 from ..jobs import synthesize_job

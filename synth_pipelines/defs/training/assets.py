@@ -5,53 +5,30 @@ import json
 import dagster as dg
 import pandas as pd
 
+from synth_pipelines.core.request import RequestError
+from synth_pipelines.data.profiling import metadata_from_dict
 from synth_pipelines.executors import TRAINING_OP_TAGS
-from synth_pipelines.export import column_types
-from synth_pipelines.privacy import check_budget, resolve_delta
-from synth_pipelines.profiling import metadata_from_dict
-from synth_pipelines.request import RequestError
+from synth_pipelines.generation.export import column_types
+from synth_pipelines.privacy.ledger import charge_training, entries_markdown
 from synth_pipelines.resources import ComputeResource, PrivacyLedgerResource, WorkAreaResource
-from synth_pipelines.synthesizers import fit_model, save_model
+from synth_pipelines.training.synthesizers import fit_model, save_model
 
 from ..intake.assets import request_from
 from ..partitions import requests_partitions
 
 
 def reserve_budget(context: dg.AssetExecutionContext, request, resource: PrivacyLedgerResource) -> list[dict]:
-    """Charge this training attempt to the dataset's budget before any mechanism touches the data.
-
-    Every attempt is charged (a retry or a re-run of the same request spends again: it
-    releases fresh noisy statistics), and the cap check and the charge are one transaction,
-    so concurrent runs cannot both pass it. The cap is kept per declared dataset id.
-    """
-    privacy = request.privacy
-    declared_rows = request.schema.num_rows if request.schema is not None else None
+    """This attempt's charge (docs/privacy.md: every attempt spends); a refusal fails the step."""
     try:
-        check_budget(privacy, declared_rows, resource.max_epsilon)
-        delta, _ = resolve_delta(privacy, declared_rows)
-        return resource.ledger().reserve(
-            dataset_id=request.dataset_id,
-            attempt_id=f"{context.run.run_id}:trained_model:{context.retry_number}",
-            request_id=request.request_id,
-            requester=request.requester,
-            epsilon=privacy.epsilon,
-            delta=delta,
-            mechanism=request.synthesizer.name,
+        return charge_training(
+            resource.ledger(),
+            request,
+            f"{context.run.run_id}:trained_model:{context.retry_number}",
+            max_epsilon=resource.max_epsilon,
             cap=resource.dataset_epsilon_cap,
         )
     except RequestError as exc:
         raise dg.Failure(f"privacy budget refused: {exc}", metadata=exc.to_dict()) from None
-
-
-def ledger_markdown(entries: list[dict]) -> str:
-    lines = ["| request | requester | ε | δ | mechanism | when |", "|---|---|---|---|---|---|"]
-    lines += [
-        f"| {e['request_id']} | {e['requester']} | {e['epsilon']:g} | {e['delta']:.3g} | {e['mechanism']} "
-        f"| {e['created_at']} |"
-        for e in entries
-    ]
-    lines.append(f"\n**spent on this dataset: ε = {sum(e['epsilon'] for e in entries):g}**")
-    return "\n".join(lines)
 
 
 @dg.asset(
@@ -112,6 +89,6 @@ def trained_model(
     if record.get("privacy"):
         metadata_out["privacy"] = dg.MetadataValue.json(record["privacy"])
         metadata_out["epsilon_total"] = record["privacy"]["epsilon_total"]
-        metadata_out["privacy_ledger"] = dg.MetadataValue.md(ledger_markdown(ledger_entries or []))
+        metadata_out["privacy_ledger"] = dg.MetadataValue.md(entries_markdown(ledger_entries or []))
     output = {"model_path": str(path), "training_record": record, "column_types": kinds}
     return dg.Output(output, metadata=metadata_out)

@@ -47,7 +47,7 @@ def split_holdout(
     dtypes the other rows give its columns. `key` fixes that secret (tests compare neighbours).
     """
     if domain is not None:
-        from synth_pipelines.privacy.schema import row_hash
+        from synth_pipelines.privacy.domain import row_hash
 
         mask = _below(row_hash(domain, frame, key or secrets.token_urlsafe(12)), HOLDOUT_FRACTION)
     elif len(frame) < MIN_ROWS_FOR_HOLDOUT:

@@ -3,7 +3,7 @@
 Failures are reported as the column, the expectation, its declared limit and counts. GX's
 results also carry observed values (`partial_unexpected_list`, `observed_value`, exception
 text that may quote a cell); none of that leaves this module, because the message becomes
-Dagster metadata and a run's error, which every UI viewer sees.
+run metadata and a run's error, which every UI viewer sees.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from synth_pipelines.profiling import DatasetProfile
-from synth_pipelines.request import SynthesisRequest
+from synth_pipelines.core.request import SynthesisRequest
+from synth_pipelines.data.profiling import DatasetProfile
 
 MAX_MISSING_RATE = 0.95
 NUMERIC_TYPES = [

@@ -20,7 +20,7 @@ together with probability ≥ 1 − α.
 
 A lower bound at or below the claimed ε is consistent with the claim, never a proof of it;
 that the same game catches a deliberately broken variant is what shows the audit has power.
-Nothing here imports Dagster.
+Nothing here imports the orchestrator.
 """
 
 from __future__ import annotations

@@ -237,15 +237,15 @@ def membership_inference(
 
     Members are training rows; the holdout is split at random into the attack's reference
     sample of the population and the non-members it is scored against (see
-    `synth_pipelines.privacy.attacks`). 0.5 means the synthetic data gives an attacker nothing
+    `synth_pipelines.quality.attacks`). 0.5 means the synthetic data gives an attacker nothing
     about who was trained on; an overfit non-DP model scores clearly above.
     """
     # The attack needs a reference half and a scored half of the holdout, each of at least two rows.
     if real_holdout is None or len(real_holdout) < 4 or len(real_train) == 0 or len(synthetic) == 0:
         return None
     try:
-        from synth_pipelines.privacy.attacks import membership_inference_auc
+        from synth_pipelines.quality.attacks import membership_inference_auc
     except ImportError:  # the privacy module ships separately; the report stays useful without it
-        log.warning("synth_pipelines.privacy.attacks is not importable; mia_auc left out")
+        log.warning("synth_pipelines.quality.attacks is not importable; mia_auc left out")
         return None
     return float(membership_inference_auc(real_train, real_holdout, synthetic, metadata=metadata, seed=seed))

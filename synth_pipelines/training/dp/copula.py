@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from synth_pipelines.privacy.schema import PrivateSchema, from_uniform, to_uniform
+from synth_pipelines.privacy.domain import PrivateSchema, from_uniform, to_uniform
 
 
 def normal_scores(schema: PrivateSchema, data: pd.DataFrame, jitter: np.ndarray) -> np.ndarray:

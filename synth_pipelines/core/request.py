@@ -1,6 +1,6 @@
 """The synthesis request contract: what a data owner may ask for, and the refusals.
 
-This module imports no Dagster. `SynthesisRequest` is the schema (pydantic, JSON Schema
+This module imports no orchestrator code. `SynthesisRequest` is the schema (pydantic, JSON Schema
 generated from it); `parse_request` turns bytes or text into a request or a
 `RequestError` whose lines each name the field, the value given and what is allowed.
 `check_request_context` adds the checks that need the outside world (the data root).
@@ -143,7 +143,7 @@ class TableSchema(_Strict):
 
     @model_validator(mode="after")
     def _sdv_valid(self) -> TableSchema:
-        from synth_pipelines.table_schema import check_schema
+        from synth_pipelines.core.table_schema import check_schema
 
         problems = check_schema(self.metadata, self.parameters)
         if problems:
@@ -247,7 +247,7 @@ class SynthesisRequest(_Strict):
                 f"{self.synthesizer.name!r} gives no privacy guarantee",
             )
         if self.synthesizer.is_dp:
-            from synth_pipelines.table_schema import DP_SCHEMA_HELP, dp_domain_problems
+            from synth_pipelines.core.table_schema import DP_SCHEMA_HELP, dp_domain_problems
 
             if self.schema_ is None:
                 raise _refuse("schema", DP_SCHEMA_HELP)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from synth_pipelines.intake import check_request_size, rejection, request_bytes
-from synth_pipelines.request import SynthesisRequest
+from synth_pipelines.core.request import SynthesisRequest
+from synth_pipelines.intake.requests import check_request_size, rejection, request_bytes
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synth_pipelines.request import DatasetSpec, RequestError
+from synth_pipelines.core.request import DatasetSpec, RequestError
 
 MAX_INPUT_BYTES = 2 * 1024**3
 MAX_INPUT_ROWS = 5_000_000

@@ -1,6 +1,6 @@
 """Profile a table as kinds and counts: per-column dtype, sdtype, missing rate, cardinality and PII flag.
 
-The profile is shown in the Dagster UI, which every viewer sees, so it holds no value taken
+The profile is shown in the UI, which every viewer sees, so it holds no value taken
 from a row: no min/max, no category list, no sample. The SDV metadata it keeps is stripped
 to the keys that describe a column's kind (`KIND_KEYS`); SDV's detector also writes the
 observed range and category values (`range_min`, `range_values`, ...), which are dropped here.
@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from synth_pipelines.synthesizers import TABLE
+from synth_pipelines.core.table_schema import TABLE
 
 # Column names that usually hold direct identifiers; flagged for a person to look at.
 PII_NAME = re.compile(

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 if TYPE_CHECKING:
-    from synth_pipelines.request import TableSchema
+    from synth_pipelines.core.request import TableSchema
 
 # sdtypes the DP models learn from rows; every other sdtype (id, email, name, phone, ...) is
 # generated without looking at the data.
+TABLE = "data"  # SDV 2.0 fits and samples dicts of tables; ours have one table.
+
 MODELLED_SDTYPES = ("numerical", "datetime", "categorical", "ordinal", "boolean")
 
 DP_SCHEMA_HELP = (

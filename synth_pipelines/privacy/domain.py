@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from synth_pipelines.table_schema import MODELLED_SDTYPES
+from synth_pipelines.core.table_schema import MODELLED_SDTYPES
 
 if TYPE_CHECKING:
-    from synth_pipelines.request import TableSchema
+    from synth_pipelines.core.request import TableSchema
 
 FOLDED = "__other__"
 NUMERIC_SDTYPES = ("numerical", "datetime")

@@ -69,7 +69,7 @@ from scipy.stats import norm
 from torch import nn
 from torch.nn import functional as F
 
-from synth_pipelines.privacy.schema import (
+from synth_pipelines.privacy.domain import (
     NumericColumn,
     PrivateSchema,
     decode_slots,

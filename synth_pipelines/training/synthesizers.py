@@ -18,9 +18,9 @@ import cloudpickle
 import numpy as np
 import pandas as pd
 
-from synth_pipelines.request import NON_DP_SYNTHESIZERS, PrivacySpec, SynthesizerSpec
-
-TABLE = "data"  # SDV 2.0 fits and samples dicts of tables; ours have one table.
+from synth_pipelines.core.request import NON_DP_SYNTHESIZERS, PrivacySpec, SynthesizerSpec
+from synth_pipelines.core.table_schema import TABLE
+from synth_pipelines.training.device import device_name, resolve_device
 
 
 class FittedModel(Protocol):
@@ -33,31 +33,6 @@ class FittedModel(Protocol):
 def chunk_seed(request_seed: int, chunk_index: int) -> int:
     """The seed of one chunk: a function of (request seed, chunk index) and nothing else."""
     return int(np.random.SeedSequence([request_seed, chunk_index]).generate_state(1)[0])
-
-
-def resolve_device(device: str) -> str:
-    """`auto` means CUDA when torch sees a GPU, else CPU."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device {device!r} is not allowed; allowed: auto, cpu, cuda")
-    if device == "cpu":
-        return "cpu"
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if device == "cuda":
-        raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device")
-    return "cpu"
-
-
-def device_name(device: str) -> str:
-    if device == "cuda":
-        import torch
-
-        return torch.cuda.get_device_name(0)
-    import platform
-
-    return platform.processor() or platform.machine()
 
 
 PPF_KNOTS = 16_385  # knots of a tabulated inverse CDF; Z_LIMIT: beyond it Φ(z) rounds to 0 or 1
@@ -199,7 +174,7 @@ def fit_model(
     """
     device = resolve_device(device)
     if spec.is_dp:
-        from synth_pipelines.privacy import fit_dp_model
+        from synth_pipelines.training.dp import fit_dp_model
 
         return fit_dp_model(data, schema, spec, privacy, device=device, seed=seed)
     import torch

@@ -1,7 +1,7 @@
 """Retention: which requests' artifacts are old enough to remove, never those whose manifest says keep.
 
 A request's work folder holds its data snapshots, model, chunks, export and, under `io/`,
-every Dagster output of its run (the work-area IO manager), so removing the folder removes
+every asset output of its run (the work-area IO manager), so removing the folder removes
 all of them. Outputs of unpartitioned runs sit in `<work_root>/_io/runs/<run_id>/` and expire
 by file time, one run at a time.
 """

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from synth_pipelines.datasets import is_s3_uri, resolve_local_dataset
-from synth_pipelines.request import RequestError, SynthesisRequest, parse_request
+from synth_pipelines.core.request import RequestError, SynthesisRequest, parse_request
+from synth_pipelines.data.loading import is_s3_uri, resolve_local_dataset
 
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -132,18 +132,6 @@ class IntakeResult:
     accepted: list[SynthesisRequest] = field(default_factory=list)
     standing: list[SynthesisRequest] = field(default_factory=list)
     rejected: list[tuple[str, list[dict[str, str]]]] = field(default_factory=list)
-
-
-def scheduled_request(request: SynthesisRequest, fired_at: datetime) -> SynthesisRequest:
-    """One run of a standing request: its own request_id (and partition) and seed, from the fire time."""
-    stamp = fired_at.strftime("%Y%m%dt%H%M")
-    return request.model_copy(
-        update={
-            "request_id": f"{request.request_id[:48]}-{stamp}",
-            "schedule": None,
-            "seed": (request.seed + int(fired_at.timestamp())) % 2**32,
-        }
-    )
 
 
 def process_incoming(store: RequestStore, data_root: Path, limit: int = 100) -> IntakeResult:

@@ -1,0 +1,63 @@
+"""The manifest: the one public record of a run (where the export went, its hash, its quality, its ε).
+
+The `quality` block is the quality report's public scores: for a DP request those are
+computed on synthetic rows alone. When the request set thresholds, a DP manifest also
+carries `publish_gate`: the gate compared with the real rows outside the ε guarantee.
+A DP fit's duration grows with the rows it saw, so a DP manifest has no train_seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import synth_pipelines
+from synth_pipelines.core.request import SynthesisRequest
+
+
+def build_manifest(
+    request: SynthesisRequest,
+    training_record: dict[str, Any],
+    export: dict[str, Any],
+    quality: dict[str, Any],
+    run_ids: dict[str, str],
+) -> dict[str, Any]:
+    """The manifest of one run, before publishing adds where each target put the files.
+
+    `run_ids` names the run that made it (the wiring passes the orchestrator's run id).
+    """
+    manifest: dict[str, Any] = {
+        "request_id": request.request_id,
+        "requester": request.requester,
+        "rows": export["rows"],
+        "format": export["format"],
+        "compression": export["compression"],
+        "sha256": export["sha256"],
+        "bytes": export["bytes"],
+        "schema": export["schema"],
+        "seed": request.seed,
+        "keep": request.keep,
+        "synthesizer": {**request.synthesizer.model_dump(mode="json"), "device": training_record["device"]},
+        "quality": quality["public_scores"],
+        "privacy": training_record.get("privacy"),
+        "created_at": datetime.now(UTC).isoformat(),
+        "code_version": synth_pipelines.__version__,
+        **run_ids,
+    }
+    if request.privacy is None:
+        manifest["synthesizer"]["train_seconds"] = training_record["train_seconds"]
+    if quality.get("publish_gate"):
+        manifest["publish_gate"] = quality["publish_gate"]
+    return manifest
+
+
+def public_report_files(quality: dict[str, Any]) -> dict[str, str]:
+    """The report files that may be published, by name.
+
+    The HTML report shows real-data statistics and stays private unless the request says
+    otherwise (never for a DP request); the public report is then the public scores alone.
+    """
+    files = {name: quality["files"][name] for name in quality["public_files"]}
+    if "report" not in files and "public_scores" in files:
+        files["report"] = files.pop("public_scores")
+    return files
