@@ -249,7 +249,7 @@ def main() -> None:
 
     from dagster import DagsterInstance
 
-    from synth_pipelines.core.settings import Settings
+    from synth_pipelines.settings import Settings
     from synth_pipelines.training.synthesizers import load_model
 
     settings = Settings.from_env()

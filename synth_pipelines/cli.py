@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from synth_pipelines.core.request import RequestError, SynthesisRequest, request_json_schema
-from synth_pipelines.core.settings import REPO_ROOT, Settings
 from synth_pipelines.intake.requests import validate_request_bytes
+from synth_pipelines.settings import REPO_ROOT, Settings
 
 EXIT_REFUSED = 2
 
@@ -83,11 +83,14 @@ def synthesize_job_def():
     return defs().resolve_job_def("synthesize")
 
 
-def run_request(request: SynthesisRequest, settings: Settings, instance=None, workers: int = 0):
+def run_request(request: SynthesisRequest, settings: Settings, instance=None, workers: int = 0, s3=None):
     """Materialize the whole graph for one request; return (success, manifest path, error).
 
-    workers = 0 runs every step in this process; workers >= 1 uses the multiprocess
-    executor with that many parallel steps (the instance must then be persistent). The
+    workers = 0 runs every step in this process, with resources built from `settings`;
+    workers >= 1 uses the multiprocess executor with that many parallel steps (the instance
+    must then be persistent), whose step processes rebuild the code location from the
+    environment, as a deployed run does. `s3` (a resources.S3Resource) replaces S3 as the
+    environment configures it. The
     executor is built once per process, so the first worker count a process asks for is the
     one it keeps: run one multi-worker request per process, as the CLI does.
     """
@@ -112,12 +115,19 @@ def run_request(request: SynthesisRequest, settings: Settings, instance=None, wo
         )
         events = result.all_events
     else:
-        result = synthesize_job_def().execute_in_process(
-            run_config=run_config,
-            instance=instance,
-            partition_key=request.request_id,
-            tags=tags,
-            raise_on_error=False,
+        from synth_pipelines.definitions import build_defs
+
+        # In this process the job gets resources built from `settings` itself (tests pass theirs).
+        result = (
+            build_defs(settings, s3)
+            .resolve_job_def("synthesize")
+            .execute_in_process(
+                run_config=run_config,
+                instance=instance,
+                partition_key=request.request_id,
+                tags=tags,
+                raise_on_error=False,
+            )
         )
         events = result.all_events
     manifest = settings.artifact_root / request.request_id / "manifest.json"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from synth_pipelines.core.settings import REPO_ROOT, Settings
+from synth_pipelines.settings import REPO_ROOT, Settings
 
 ADULT = REPO_ROOT / "sample_data" / "adult.csv"
 
@@ -19,17 +19,28 @@ def adult_small_frame() -> pd.DataFrame:
 
 
 @pytest.fixture
-def synth_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, adult_small_frame: pd.DataFrame) -> Settings:
-    """Every SYNTH_* root in a fresh temporary folder; the data root holds adult_small.csv (600 rows)."""
+def settings(tmp_path: Path, adult_small_frame: pd.DataFrame) -> Settings:
+    """Every root in a fresh temporary folder; the data root holds adult_small.csv (600 rows).
+
+    Nothing is read from or written to the environment: graph tests pass
+    `build_resources(settings)` (or `run_request(request, settings)`) themselves.
+    """
     data = tmp_path / "data"
     data.mkdir()
     adult_small_frame.to_csv(data / "adult_small.csv", index=False)
-    monkeypatch.setenv("SYNTH_DATA_ROOT", str(data))
+    return Settings.in_folder(tmp_path / "home", data)
+
+
+@pytest.fixture
+def synth_env(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The same settings in the environment, for tests that start processes (CLI, dagster dev, workers)."""
+    monkeypatch.setenv("SYNTH_DATA_ROOT", str(settings.data_root))
     monkeypatch.setenv("SYNTH_HOME", str(tmp_path / "home"))
-    for var in ("SYNTH_REQUEST_ROOT", "SYNTH_WORK_ROOT", "SYNTH_ARTIFACT_ROOT"):
+    for var in ("SYNTH_REQUEST_ROOT", "SYNTH_WORK_ROOT", "SYNTH_ARTIFACT_ROOT", "SYNTH_LEDGER_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("GX_ANALYTICS_ENABLED", "false")
-    return Settings.from_env()
+    assert Settings.from_env() == settings
+    return settings
 
 
 def small_request(**overrides) -> dict:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from synth_pipelines.core.settings import REPO_ROOT
+from synth_pipelines.settings import REPO_ROOT
 
 BIN = Path(sys.executable).parent
 

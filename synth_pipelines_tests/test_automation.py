@@ -2,6 +2,7 @@
 
 import json
 import os
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -14,38 +15,38 @@ from synth_pipelines.resources import build_resources
 from synth_pipelines_tests.conftest import small_request
 
 
-def test_a_request_with_a_schedule_becomes_standing_not_a_run(synth_env):
-    store = LocalRequestStore(synth_env.request_root)
+def test_a_request_with_a_schedule_becomes_standing_not_a_run(settings):
+    store = LocalRequestStore(settings.request_root)
     (store.root / "incoming" / "nightly.json").write_text(
         json.dumps(small_request(request_id="nightly", schedule="*/5 * * * *"))
     )
-    result = process_incoming(store, synth_env.data_root)
+    result = process_incoming(store, settings.data_root)
     assert result.accepted == [] and [r.request_id for r in result.standing] == ["nightly"]
     assert store.standing() == ["nightly"] and store.accepted() == []
 
 
 def evaluate(settings, instance, when):
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(
         instance=instance,
         scheduled_execution_time=when,
         resources={"request_store": build_resources(settings)["request_store"]},
-    )
-    return standing_requests_schedule(context)
+    ) as context:
+        return standing_requests_schedule(context)
 
 
-def test_standing_requests_run_when_their_cron_fires(synth_env, tmp_path):
-    store = LocalRequestStore(synth_env.request_root)
+def test_standing_requests_run_when_their_cron_fires(settings, tmp_path):
+    store = LocalRequestStore(settings.request_root)
     (store.root / "incoming" / "five.json").write_text(
         json.dumps(small_request(request_id="five", schedule="*/5 * * * *", seed=3))
     )
     (store.root / "incoming" / "daily.json").write_text(
         json.dumps(small_request(request_id="daily", schedule="0 3 * * *"))
     )
-    process_incoming(store, synth_env.data_root)
+    process_incoming(store, settings.data_root)
     (tmp_path / "instance").mkdir()
     instance = DagsterInstance.local_temp(str(tmp_path / "instance"))
 
-    due = evaluate(synth_env, instance, datetime(2026, 1, 1, 10, 5, tzinfo=UTC))
+    due = evaluate(settings, instance, datetime(2026, 1, 1, 10, 5, tzinfo=UTC))
     assert [r.partition_key for r in due] == ["five-20260101t1005"]
     assert due[0].run_key == "five-20260101t1005"
     assert due[0].tags["synth/standing_request"] == "five"
@@ -53,9 +54,9 @@ def test_standing_requests_run_when_their_cron_fires(synth_env, tmp_path):
     accepted = json.loads(store.read_accepted("five-20260101t1005"))
     assert accepted["schedule"] is None and accepted["seed"] != 3
 
-    quiet = evaluate(synth_env, instance, datetime(2026, 1, 1, 10, 6, tzinfo=UTC))
+    quiet = evaluate(settings, instance, datetime(2026, 1, 1, 10, 6, tzinfo=UTC))
     assert isinstance(quiet, dg.SkipReason)
-    both = evaluate(synth_env, instance, datetime(2026, 1, 2, 3, 0, tzinfo=UTC))
+    both = evaluate(settings, instance, datetime(2026, 1, 2, 3, 0, tzinfo=UTC))
     assert sorted(r.partition_key for r in both) == ["daily-20260102t0300", "five-20260102t0300"]
 
 
@@ -73,16 +74,16 @@ def make_request_folders(settings, request_id, created_at, keep=False, manifest=
             os.utime(path, (stamp, stamp))
 
 
-def test_retention_removes_old_artifacts_and_partitions_but_keeps_what_is_marked_keep(synth_env, monkeypatch):
-    monkeypatch.setenv("SYNTH_RETENTION_DAYS", "7")
+def test_retention_removes_old_artifacts_and_partitions_but_keeps_what_is_marked_keep(settings):
+    settings = replace(settings, retention_days=7.0)
     now = datetime.now(UTC)
-    make_request_folders(synth_env, "old", now - timedelta(days=30))
-    make_request_folders(synth_env, "old-kept", now - timedelta(days=30), keep=True)
-    make_request_folders(synth_env, "fresh", now - timedelta(days=1))
-    make_request_folders(synth_env, "old-unpublished", now - timedelta(days=10), manifest=False)
+    make_request_folders(settings, "old", now - timedelta(days=30))
+    make_request_folders(settings, "old-kept", now - timedelta(days=30), keep=True)
+    make_request_folders(settings, "fresh", now - timedelta(days=1))
+    make_request_folders(settings, "old-unpublished", now - timedelta(days=10), manifest=False)
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(requests_partitions.name, ["old", "old-kept", "fresh", "old-unpublished"])
-    resources = build_resources(synth_env)
+    resources = build_resources(settings)
     result = retention_job.execute_in_process(
         instance=instance,
         resources={"work_area": resources["work_area"], "artifact_store": resources["artifact_store"]},
@@ -90,7 +91,7 @@ def test_retention_removes_old_artifacts_and_partitions_but_keeps_what_is_marked
     assert result.success
     assert sorted(result.output_for_node("remove_expired_artifacts")) == ["old", "old-unpublished"]
     for gone in ("old", "old-unpublished"):
-        assert not (synth_env.artifact_root / gone).exists() and not (synth_env.work_root / gone).exists()
+        assert not (settings.artifact_root / gone).exists() and not (settings.work_root / gone).exists()
     for kept in ("old-kept", "fresh"):
-        assert (synth_env.artifact_root / kept / "manifest.json").exists() and (synth_env.work_root / kept).exists()
+        assert (settings.artifact_root / kept / "manifest.json").exists() and (settings.work_root / kept).exists()
     assert sorted(instance.get_dynamic_partitions(requests_partitions.name)) == ["fresh", "old-kept"]

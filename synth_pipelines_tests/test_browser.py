@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from synth_pipelines.core.request import parse_request
-from synth_pipelines.core.settings import REPO_ROOT
 from synth_pipelines.intake.requests import LocalRequestStore
+from synth_pipelines.settings import REPO_ROOT
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.dagster_processes import dagster_dev, graphql, make_dagster_home
 from synth_pipelines_tests.test_dagster_dev import NINE_ASSETS

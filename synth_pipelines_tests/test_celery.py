@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from synth_pipelines.core.request import parse_request
-from synth_pipelines.core.settings import REPO_ROOT
 from synth_pipelines.executors import CELERY_DEFAULT_QUEUE, CELERY_QUEUE_TAG, GPU_QUEUE, celery_config
 from synth_pipelines.intake.requests import LocalRequestStore
+from synth_pipelines.settings import REPO_ROOT
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.dagster_processes import BIN, dagster_process, free_port, make_dagster_home, wait_for
 from synth_pipelines_tests.test_pipeline import sha256

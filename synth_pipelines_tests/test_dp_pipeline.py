@@ -8,6 +8,7 @@ and compares the public manifests: only noise may differ.
 """
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +17,6 @@ from dagster import DagsterInstance
 
 from synth_pipelines.cli import run_request
 from synth_pipelines.core.request import parse_request
-from synth_pipelines.core.settings import Settings
 from synth_pipelines.privacy.ledger import PrivacyLedger
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.privacy.conftest import adult_schema_dict
@@ -32,9 +32,9 @@ def dp_request(**overrides):
     return parse_request({**request, **overrides})
 
 
-def test_dp_request_publishes_its_privacy_block_and_charges_every_attempt(synth_env):
+def test_dp_request_publishes_its_privacy_block_and_charges_every_attempt(settings):
     instance = DagsterInstance.ephemeral()
-    ok, manifest_path, error = run_request(dp_request(request_id="dp-one"), synth_env, instance)
+    ok, manifest_path, error = run_request(dp_request(request_id="dp-one"), settings, instance)
     assert ok, error
     privacy = json.loads(manifest_path.read_text())["privacy"]
     assert 0 < privacy["epsilon_total"] <= 1.0
@@ -42,19 +42,17 @@ def test_dp_request_publishes_its_privacy_block_and_charges_every_attempt(synth_
     assert {"delta", "accountant", "mechanism"} <= set(privacy)
     assert privacy["delta_was_default"] is True and privacy["delta"] == 1e-7  # the schema declares no num_rows
     # A second run of the same request releases fresh noise: it is charged again.
-    ok, _, error = run_request(dp_request(request_id="dp-one"), synth_env, instance)
+    ok, _, error = run_request(dp_request(request_id="dp-one"), settings, instance)
     assert ok, error
-    entries = PrivacyLedger(synth_env.ledger_url).entries()
+    entries = PrivacyLedger(settings.ledger_url).entries()
     assert [(e["request_id"], e["dataset_id"], e["epsilon"]) for e in entries] == [
         ("dp-one", "adult_small.csv", 1.0),
         ("dp-one", "adult_small.csv", 1.0),
     ]
 
 
-def test_over_cap_and_over_max_are_refused_before_training(synth_env, monkeypatch):
-    monkeypatch.setenv("SYNTH_DATASET_EPSILON_CAP", "1.5")
-    monkeypatch.setenv("SYNTH_MAX_EPSILON", "5")
-    settings = Settings.from_env()
+def test_over_cap_and_over_max_are_refused_before_training(settings):
+    settings = replace(settings, dataset_epsilon_cap=1.5, max_epsilon=5.0)
     instance = DagsterInstance.ephemeral()
     ok, _, error = run_request(dp_request(request_id="first"), settings, instance)
     assert ok, error
@@ -73,23 +71,23 @@ def _files(root: Path, skip: list[Path]) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and not any(p.is_relative_to(s) for s in skip)]
 
 
-def test_a_marker_row_reaches_no_file_event_or_storage(synth_env, adult_small_frame, tmp_path):
+def test_a_marker_row_reaches_no_file_event_or_storage(settings, adult_small_frame, tmp_path):
     frame = adult_small_frame.copy()
     frame.loc[3, "native_country"] = MARKER_TEXT
     frame.loc[3, "fnlwgt"] = MARKER_NUMBER
-    frame.to_csv(Path(synth_env.data_root) / "marked.csv", index=False)
+    frame.to_csv(Path(settings.data_root) / "marked.csv", index=False)
     request = dp_request(
         request_id="marked", dataset={"uri": "marked.csv"}, output={"format": "csv", "compression": "none"}
     )
     home = tmp_path / "dagster_home"
     home.mkdir()
     with DagsterInstance.local_temp(str(home)) as instance:
-        ok, manifest_path, error = run_request(request, synth_env, instance)
+        ok, manifest_path, error = run_request(request, settings, instance)
         assert ok, error
         logged = "\n".join(str(entry) for entry in instance.all_logs(instance.get_runs()[0].run_id))
     assert MARKER_TEXT not in logged and str(MARKER_NUMBER) not in logged
-    inputs = synth_env.work_root / "marked" / "data"  # the rows themselves, in the owner's private area
-    searched = _files(home, []) + _files(synth_env.artifact_root, []) + _files(synth_env.work_root, [inputs])
+    inputs = settings.work_root / "marked" / "data"  # the rows themselves, in the owner's private area
+    searched = _files(home, []) + _files(settings.artifact_root, []) + _files(settings.work_root, [inputs])
     assert any(p.suffix == ".db" for p in searched) and manifest_path in searched
     markers = [MARKER_TEXT.encode(), MARKER_TEXT.encode("utf-16-le")]
     for path in searched:
@@ -117,14 +115,14 @@ def _public(manifest: dict) -> dict:
 
 
 @pytest.mark.parametrize("name", ["dp_gaussian_copula"])
-def test_manifests_of_neighbouring_datasets_differ_only_in_noise(synth_env, adult_small_frame, name):
+def test_manifests_of_neighbouring_datasets_differ_only_in_noise(settings, adult_small_frame, name):
     plus_one = pd.concat([adult_small_frame, adult_small_frame.iloc[[0]].assign(age=99)], ignore_index=True)
-    plus_one.to_csv(Path(synth_env.data_root) / "plus_one.csv", index=False)
+    plus_one.to_csv(Path(settings.data_root) / "plus_one.csv", index=False)
     instance = DagsterInstance.ephemeral()
     manifests = []
     for rid, uri in (("d", "adult_small.csv"), ("d-plus-one", "plus_one.csv")):
         request = dp_request(request_id=rid, dataset={"uri": uri, "id": "adult"}, synthesizer={"name": name})
-        ok, path, error = run_request(request, synth_env, instance)
+        ok, path, error = run_request(request, settings, instance)
         assert ok, error
         manifests.append(json.loads(path.read_text()))
     assert _public(manifests[0]) == _public(manifests[1])

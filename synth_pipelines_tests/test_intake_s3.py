@@ -2,13 +2,14 @@
 
 import json
 import uuid
+from dataclasses import replace
 
 import boto3
 import pytest
 from dagster import DagsterInstance
 
-from synth_pipelines.core.settings import Settings
 from synth_pipelines.intake.s3 import S3RequestStore
+from synth_pipelines.resources import S3Resource
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.servers import moto_s3_server
 from synth_pipelines_tests.test_intake import evaluate
@@ -23,15 +24,14 @@ def s3_endpoint():
 
 
 @pytest.fixture
-def s3_store_env(synth_env, s3_endpoint, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("SYNTH_S3_ENDPOINT_URL", s3_endpoint)
+def s3_store_env(settings, s3_endpoint):
+    """Settings whose request store is an S3 prefix, and the S3 resource (moto's server) to pass in."""
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     bucket = f"requests-{uuid.uuid4().hex[:10]}"
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **keys)
     client.create_bucket(Bucket=bucket)
-    monkeypatch.setenv("SYNTH_REQUEST_STORE_URL", f"s3://{bucket}/requests")
-    return Settings.from_env(), client, bucket
+    settings = replace(settings, request_store_url=f"s3://{bucket}/requests")
+    return settings, client, bucket, S3Resource(endpoint_url=s3_endpoint, region_name="us-east-1", **keys)
 
 
 def drop(client, bucket, name, payload):
@@ -40,15 +40,15 @@ def drop(client, bucket, name, payload):
 
 
 def test_valid_invalid_and_duplicate_requests(s3_store_env):
-    settings, client, bucket = s3_store_env
+    settings, client, bucket, s3 = s3_store_env
     instance = DagsterInstance.ephemeral()
     drop(client, bucket, "good.json", small_request(request_id="good"))
     drop(client, bucket, "bad.json", small_request(request_id="bad", rows=0))
     drop(client, bucket, "junk.json", "{{{")
-    result = evaluate(settings, instance)
+    result = evaluate(settings, instance, s3=s3)
     assert [r.partition_key for r in result.run_requests] == ["good"]
     drop(client, bucket, "again.json", small_request(request_id="good"))
-    second = evaluate(settings, instance, result.cursor)
+    second = evaluate(settings, instance, result.cursor, s3=s3)
     assert second.run_requests == []
     store = S3RequestStore(f"s3://{bucket}/requests", client)
     assert store.incoming() == [] and store.accepted() == ["good"]
@@ -60,20 +60,20 @@ def test_valid_invalid_and_duplicate_requests(s3_store_env):
     assert sum(k.endswith("-bad.json") for k in keys) == 1  # the refused file itself is kept
 
 
-def test_a_restart_mid_batch_neither_drops_nor_repeats(s3_store_env, monkeypatch):
+def test_a_restart_mid_batch_neither_drops_nor_repeats(s3_store_env):
     """Five requests, two per tick; the daemon dies after a tick whose cursor was never stored."""
-    settings, client, bucket = s3_store_env
-    monkeypatch.setenv("SYNTH_INTAKE_BATCH", "2")
+    settings, client, bucket, s3 = s3_store_env
+    settings = replace(settings, intake_batch=2)
     instance = DagsterInstance.ephemeral()
     ids = [f"req-{i}" for i in range(5)]
     for request_id in ids:
         drop(client, bucket, f"{request_id}.json", small_request(request_id=request_id))
 
-    lost = evaluate(settings, instance)  # evaluated, files moved, then the process died: cursor lost
+    lost = evaluate(settings, instance, s3=s3)  # evaluated, files moved, then the process died: cursor lost
     assert len(lost.run_requests) == 2
-    resumed = evaluate(settings, instance, cursor=None)
-    rest = evaluate(settings, instance, cursor=resumed.cursor)
-    idle = evaluate(settings, instance, cursor=rest.cursor)
+    resumed = evaluate(settings, instance, None, s3=s3)
+    rest = evaluate(settings, instance, resumed.cursor, s3=s3)
+    idle = evaluate(settings, instance, rest.cursor, s3=s3)
 
     requested = [r for t in (lost, resumed, rest) for r in t.run_requests]
     by_id: dict[str, set[str]] = {}

@@ -85,12 +85,12 @@ def _event_log_text(instance: DagsterInstance) -> str:
     )
 
 
-def test_a_failed_run_leaves_no_marker_in_the_event_log_or_instance(synth_env, adult_small_frame, tmp_path) -> None:
-    _with_markers(adult_small_frame).to_csv(synth_env.data_root / "adult_small.csv", index=False)
+def test_a_failed_run_leaves_no_marker_in_the_event_log_or_instance(settings, adult_small_frame, tmp_path) -> None:
+    _with_markers(adult_small_frame).to_csv(settings.data_root / "adult_small.csv", index=False)
     instance = _instance(tmp_path)
     # Validation refuses the request after raw_dataset and dataset_profile have run and been recorded.
     request = parse_request(small_request(request_id="marked", quality={"target_column": "no_such_column"}))
-    ok, _, error = run_request(request, synth_env, instance=instance)
+    ok, _, error = run_request(request, settings, instance=instance)
     assert not ok and "no_such_column" in error
     assert MARKER not in error
     log = _event_log_text(instance)
@@ -99,19 +99,19 @@ def test_a_failed_run_leaves_no_marker_in_the_event_log_or_instance(synth_env, a
     home = Path(instance.root_directory)
     assert _files_containing(home, MARKER.encode()) == []
     # the snapshot in the private work area does hold it: the search above could find it
-    assert _files_containing(synth_env.work_root / "marked", MARKER.encode())
+    assert _files_containing(settings.work_root / "marked", MARKER.encode())
 
 
-def test_outputs_live_in_the_work_area_and_retention_removes_them(synth_env, tmp_path) -> None:
+def test_outputs_live_in_the_work_area_and_retention_removes_them(settings, tmp_path) -> None:
     instance = _instance(tmp_path)
-    ok, manifest_path, error = run_request(parse_request(small_request()), synth_env, instance=instance)
+    ok, manifest_path, error = run_request(parse_request(small_request()), settings, instance=instance)
     assert ok, error
     storage = Path(instance.storage_directory())
     # Only the captured step logs (searched for the marker above) may sit in the instance's storage;
     # Dagster's default IO manager would have written every output here.
     stored = [p for p in storage.rglob("*") if p.is_file() and p.parent.name != "compute_logs"]
     assert stored == [], stored
-    io = synth_env.work_root / "small" / "io"
+    io = settings.work_root / "small" / "io"
     for asset in ("synthesis_request", "raw_dataset", "dataset_profile", "validated_dataset", "quality_report"):
         assert (io / f"{asset}.pickle").is_file(), asset
     assert any((io / "runs").rglob("*.pickle"))  # op steps inside the synthetic_chunks graph asset
@@ -119,12 +119,12 @@ def test_outputs_live_in_the_work_area_and_retention_removes_them(synth_env, tmp
     expired = {
         e.request_id: e
         for e in find_expired(
-            synth_env.artifact_root, synth_env.work_root, timedelta(days=1), datetime.now(UTC) + timedelta(days=400)
+            settings.artifact_root, settings.work_root, timedelta(days=1), datetime.now(UTC) + timedelta(days=400)
         )
     }
     assert set(expired) == {"small"}
     remove(expired["small"])
-    assert not io.exists() and not (synth_env.work_root / "small").exists()
+    assert not io.exists() and not (settings.work_root / "small").exists()
 
 
 @pytest.fixture(autouse=True)

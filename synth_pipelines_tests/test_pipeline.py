@@ -22,8 +22,8 @@ def run(settings, **overrides):
     return run_request(request, settings, instance=DagsterInstance.ephemeral())
 
 
-def test_a_request_becomes_a_published_artifact(synth_env):
-    ok, manifest_path, error = run(synth_env, quality={"min_overall": 0.5})
+def test_a_request_becomes_a_published_artifact(settings):
+    ok, manifest_path, error = run(settings, quality={"min_overall": 0.5})
     assert ok, error
     manifest = json.loads(manifest_path.read_text())
     export = Path(manifest["export_uri"])
@@ -43,39 +43,39 @@ def test_a_request_becomes_a_published_artifact(synth_env):
         assert manifest.get(key) is not None, key
     assert manifest["quality"]["overall"] >= 0.5
     assert Path(manifest["report_uri"]).is_file()
-    chunks = sorted((synth_env.work_root / "small" / "chunks").glob("*/chunk-*.parquet"))
+    chunks = sorted((settings.work_root / "small" / "chunks").glob("*/chunk-*.parquet"))
     assert len(chunks) == 3
 
 
-def test_same_seed_same_bytes_other_seed_other_bytes(synth_env, tmp_path):
+def test_same_seed_same_bytes_other_seed_other_bytes(settings, tmp_path):
     digests = []
     for request_id, seed in (("seed-a", 7), ("seed-b", 7), ("seed-c", 8)):
-        ok, manifest_path, error = run(synth_env, request_id=request_id, seed=seed)
+        ok, manifest_path, error = run(settings, request_id=request_id, seed=seed)
         assert ok, error
         digests.append(json.loads(manifest_path.read_text())["sha256"])
     assert digests[0] == digests[1]
     assert digests[0] != digests[2]
 
 
-def test_failed_validation_stops_the_run_and_lists_the_expectation(synth_env):
-    ok, manifest_path, error = run(synth_env, quality={"target_column": "no_such_column"})
+def test_failed_validation_stops_the_run_and_lists_the_expectation(settings):
+    ok, manifest_path, error = run(settings, quality={"target_column": "no_such_column"})
     assert not ok and manifest_path is None
     assert "validated_dataset" in error
     assert "expect_column_to_exist" in error and "no_such_column" in error
-    assert not (synth_env.artifact_root / "small" / "manifest.json").exists()
+    assert not (settings.artifact_root / "small" / "manifest.json").exists()
 
 
-def test_a_missed_quality_threshold_blocks_publishing(synth_env):
-    ok, manifest_path, error = run(synth_env, quality={"min_overall": 0.999})
+def test_a_missed_quality_threshold_blocks_publishing(settings):
+    ok, manifest_path, error = run(settings, quality={"min_overall": 0.999})
     assert not ok
     assert "min_overall" in error
-    assert not (synth_env.artifact_root / "small" / "manifest.json").exists()
+    assert not (settings.artifact_root / "small" / "manifest.json").exists()
 
 
 @pytest.mark.parametrize(("fmt", "compression"), [("csv", "gzip"), ("csv", "none"), ("parquet", "snappy")])
-def test_output_formats(synth_env, fmt, compression):
+def test_output_formats(settings, fmt, compression):
     ok, manifest_path, error = run(
-        synth_env, request_id=f"fmt-{fmt}-{compression}", output={"format": fmt, "compression": compression}, rows=1200
+        settings, request_id=f"fmt-{fmt}-{compression}", output={"format": fmt, "compression": compression}, rows=1200
     )
     assert ok, error
     manifest = json.loads(manifest_path.read_text())

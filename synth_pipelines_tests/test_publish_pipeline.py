@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from dataclasses import replace
 
 import boto3
 import pytest
@@ -10,27 +11,32 @@ from dagster import DagsterInstance
 
 from synth_pipelines.cli import run_request
 from synth_pipelines.core.request import parse_request
-from synth_pipelines.core.settings import Settings
-from synth_pipelines.publishing import file_cid
+from synth_pipelines.publishing import PublishConfig, file_cid
+from synth_pipelines.resources import S3Resource
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.servers import ipfs_node, moto_s3_server
 
 pytestmark = pytest.mark.integration
 
 
-def test_publish_to_s3_and_ipfs_end_to_end(synth_env, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+def test_publish_to_s3_and_ipfs_end_to_end(settings):
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     with moto_s3_server() as endpoint, ipfs_node() as node:
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **keys)
         s3.create_bucket(Bucket="synthetic")
-        monkeypatch.setenv("SYNTH_S3_BUCKET", "synthetic")
-        monkeypatch.setenv("SYNTH_S3_ENDPOINT_URL", endpoint)
-        monkeypatch.setenv("SYNTH_S3_PREFIX", "published")
-        monkeypatch.setenv("SYNTH_IPFS_API_URL", node.api_url)
-        monkeypatch.setenv("SYNTH_IPFS_GATEWAY_URL", node.gateway_url)
+        publish = PublishConfig(
+            artifact_root=settings.artifact_root,
+            s3_bucket="synthetic",
+            s3_endpoint_url=endpoint,
+            s3_prefix="published",
+            ipfs_api_url=node.api_url,
+            ipfs_gateway_url=node.gateway_url,
+        )
         request = parse_request(small_request(request_id="everywhere", publish=["local", "s3", "ipfs"]))
-        ok, manifest_path, error = run_request(request, Settings.from_env(), DagsterInstance.ephemeral())
+        resource = S3Resource(endpoint_url=endpoint, region_name="us-east-1", **keys)
+        ok, manifest_path, error = run_request(
+            request, replace(settings, publish=publish), DagsterInstance.ephemeral(), s3=resource
+        )
         assert ok, error
         manifest = json.loads(manifest_path.read_text())
         local_bytes = open(manifest["export_uri"], "rb").read()

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -69,9 +70,9 @@ def test_one_and_two_workers_give_byte_identical_exports(synth_env, tmp_path, mo
     assert overlapping(chunk_step_spans(home, "two-workers"))  # the two workers really ran chunks side by side
 
 
-def test_a_chunk_made_again_alone_equals_the_chunk_in_the_export(synth_env):
-    manifest = run(synth_env, request_id="remake", rows=2500, chunk_rows=1000, seed=11)
-    model_path = synth_env.work_root / "remake" / "model" / "model.pkl"
+def test_a_chunk_made_again_alone_equals_the_chunk_in_the_export(settings):
+    manifest = run(settings, request_id="remake", rows=2500, chunk_rows=1000, seed=11)
+    model_path = settings.work_root / "remake" / "model" / "model.pkl"
     model = load_model(model_path)
     export = pq.read_table(manifest["export_uri"])
     kinds = dict(manifest["schema"])
@@ -86,20 +87,21 @@ def test_a_chunk_made_again_alone_equals_the_chunk_in_the_export(synth_env):
         assert alone.equals(export.slice(offset, rows))
 
 
-def test_a_chunk_that_raises_once_is_retried_and_the_run_succeeds(synth_env, monkeypatch):
+def test_a_chunk_that_raises_once_is_retried_and_the_run_succeeds(settings, monkeypatch):
     real = generation.make_chunk
     failures = {"left": 1}
 
-    def flaky(chunk, model_path, kinds):
+    def flaky(chunk, *args):
         if chunk["index"] == 1 and failures["left"]:
             failures["left"] -= 1
             raise OSError("transient write failure")
-        return real(chunk, model_path, kinds)
+        return real(chunk, *args)
 
+    # A fault that cannot be caused for real on demand: one chunk write fails once.
     monkeypatch.setattr(generation, "make_chunk", flaky)
-    monkeypatch.setenv("SYNTH_CHUNK_STEPS", "1")  # all three chunks in one step
     instance = DagsterInstance.ephemeral()
-    manifest = run(synth_env, instance, request_id="flaky", rows=3000, chunk_rows=1000)
+    one_step = replace(settings, chunk_steps=1)  # all three chunks in one step
+    manifest = run(one_step, instance, request_id="flaky", rows=3000, chunk_rows=1000)
     assert failures["left"] == 0
     assert manifest["rows"] == 3000
     retried = [r for r in instance.get_runs() if r.tags.get("dagster/partition") == "flaky"]
@@ -110,8 +112,8 @@ def test_a_chunk_that_raises_once_is_retried_and_the_run_succeeds(synth_env, mon
     assert any(m.startswith("chunk 1/3 already written") for m in messages), messages
 
 
-def test_one_row(synth_env):
-    manifest = run(synth_env, request_id="one-row", rows=1, output={"format": "csv", "compression": "none"})
+def test_one_row(settings):
+    manifest = run(settings, request_id="one-row", rows=1, output={"format": "csv", "compression": "none"})
     assert manifest["rows"] == 1
     assert len(Path(manifest["export_uri"]).read_text().splitlines()) == 2
 

@@ -13,10 +13,6 @@ MAX_INPUT_ROWS = 5_000_000
 MAX_INPUT_COLUMNS = 1_000
 
 
-def is_s3_uri(uri: str) -> bool:
-    return uri.startswith("s3://")
-
-
 def resolve_local_dataset(uri: str, data_root: Path) -> Path:
     """The file a local dataset URI names, refusing anything outside `data_root` or missing."""
     if "\x00" in uri:

@@ -20,6 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from synth_pipelines.core.files import atomic_open, atomic_path
+
 SUFFIX = {
     ("csv", "none"): ".csv",
     ("csv", "gzip"): ".csv.gz",
@@ -116,10 +118,8 @@ def to_arrow(frame: pd.DataFrame, kinds: dict[str, str]) -> pa.Table:
 
 
 def write_chunk(frame: pd.DataFrame, kinds: dict[str, str], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(to_arrow(frame, kinds), tmp, compression="snappy")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        pq.write_table(to_arrow(frame, kinds), tmp, compression="snappy")
 
 
 def read_chunk(path: Path) -> pa.Table:
@@ -175,8 +175,6 @@ def export_chunks(
     chunk_files: list[Path], kinds: dict[str, str], out_path: Path, fmt: str, compression: str
 ) -> ExportResult:
     """Merge chunk files, in order, into one CSV or Parquet file; hash it while writing."""
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
     schema = arrow_schema(kinds)
     rows = 0
 
@@ -187,7 +185,7 @@ def export_chunks(
             rows += table.num_rows
             yield table
 
-    with tmp.open("wb") as raw:
+    with atomic_open(out_path) as raw:
         sink = HashingWriter(raw)
         if fmt == "parquet":
             codec = None if compression == "none" else compression
@@ -198,7 +196,6 @@ def export_chunks(
             _write_csv(sink, tables(), compression)
         else:
             raise ValueError(f"output format {fmt!r} is not allowed; allowed: csv, parquet")
-    tmp.replace(out_path)
     return ExportResult(out_path, sink.digest.hexdigest(), sink.bytes, rows, [(f.name, str(f.type)) for f in schema])
 
 

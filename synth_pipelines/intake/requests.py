@@ -8,15 +8,16 @@ as it came, beside `<name>.error.json` saying why). Nothing is ever deleted by i
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from synth_pipelines.core.files import atomic_write_bytes
 from synth_pipelines.core.request import RequestError, SynthesisRequest, parse_request
-from synth_pipelines.data.loading import is_s3_uri, resolve_local_dataset
+from synth_pipelines.core.uris import is_s3_uri
+from synth_pipelines.data.loading import resolve_local_dataset
 
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -51,13 +52,6 @@ def rejection(name: str, problems: list[dict[str, str]]) -> tuple[str, bytes]:
     return f"{stamp}-{name}", json.dumps(error, indent=2).encode()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 class LocalRequestStore:
     """A request store on the local file system."""
 
@@ -82,7 +76,7 @@ class LocalRequestStore:
     def reject(self, name: str, problems: list[dict[str, str]]) -> None:
         stamped, error = rejection(name, problems)
         target = self.root / "rejected" / stamped
-        _atomic_write(target.with_name(target.name + ".error.json"), error)
+        atomic_write_bytes(target.with_name(target.name + ".error.json"), error)
         shutil.move(self.root / "incoming" / name, target)
 
     def accepted(self) -> list[str]:
@@ -93,13 +87,13 @@ class LocalRequestStore:
         return path.read_bytes() if path.is_file() else None
 
     def put_accepted(self, request: SynthesisRequest) -> None:
-        _atomic_write(self.root / "accepted" / f"{request.request_id}.json", request_bytes(request))
+        atomic_write_bytes(self.root / "accepted" / f"{request.request_id}.json", request_bytes(request))
 
     def rejected_errors(self) -> list[dict]:
         return [json.loads(p.read_text()) for p in sorted((self.root / "rejected").glob("*.error.json"))]
 
     def put_standing(self, name: str, request: SynthesisRequest) -> None:
-        _atomic_write(self.root / "standing" / f"{request.request_id}.json", request_bytes(request))
+        atomic_write_bytes(self.root / "standing" / f"{request.request_id}.json", request_bytes(request))
         (self.root / "incoming" / name).unlink(missing_ok=True)
 
     def standing(self) -> list[str]:

@@ -11,20 +11,14 @@ import json
 from typing import Any
 
 from synth_pipelines.core.request import SynthesisRequest
+from synth_pipelines.core.uris import split_s3_uri
 from synth_pipelines.intake.requests import check_request_size, rejection, request_bytes
-
-
-def parse_s3_url(url: str) -> tuple[str, str]:
-    if not url.startswith("s3://") or len(url) <= len("s3://"):
-        raise ValueError(f"SYNTH_REQUEST_STORE_URL {url!r} is not allowed; allowed: s3://bucket[/prefix]")
-    bucket, _, prefix = url[len("s3://") :].partition("/")
-    return bucket, prefix.strip("/")
 
 
 class S3RequestStore:
     def __init__(self, url: str, client: Any):
         self.url = url.rstrip("/")
-        self.bucket, self.prefix = parse_s3_url(url)
+        self.bucket, self.prefix = split_s3_uri(url, what="SYNTH_REQUEST_STORE_URL", key_required=False)
         self.client = client
 
     def _key(self, folder: str, name: str = "") -> str:

@@ -24,30 +24,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from synth_pipelines.core.env import env_number, env_text
 from synth_pipelines.publishing.retry import DEFAULT_DELAYS, RetryPolicy, parse_delays
 
 MIB = 1 << 20
 S3_MIN_PART_BYTES = 5 * MIB  # S3 rejects smaller non-final parts (EntityTooSmall)
 S3_MAX_PRESIGN_SECONDS = 604_800  # SigV4 presigned URLs live at most 7 days
-
-
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{name}={text!r}: expected a number between {low:g} and {high:g}") from None
-    if not low <= value <= high:
-        raise ValueError(f"{name}={text!r}: must be between {low:g} and {high:g}")
-    return value
-
-
-def _optional(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name, "").strip()
-    return value or None
 
 
 @dataclass(frozen=True)
@@ -68,6 +52,8 @@ class PublishConfig:
     timeout_seconds: float = 60.0
     # Tests pass a recorder to see which delays were slept; production sleeps.
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+    # The S3 client the deploy built once (resources.S3Resource); None: built from the fields above.
+    s3_client: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.part_size_bytes < S3_MIN_PART_BYTES:
@@ -77,24 +63,27 @@ class PublishConfig:
 
     @classmethod
     def from_env(cls, artifact_root: Path, env: Mapping[str, str] | None = None) -> PublishConfig:
-        env = os.environ if env is None else env
+        def text(name: str) -> str | None:
+            return env_text(name, env=env) or None
+
+        def number(name: str, default: float, low: float, high: float) -> float:
+            return env_number(name, default, low, high, env)
+
+        source = os.environ if env is None else env
+        delays = source.get("SYNTH_PUBLISH_RETRY_DELAYS")  # set but empty: no retries
         return cls(
             artifact_root=Path(artifact_root),
-            s3_bucket=_optional(env, "SYNTH_S3_BUCKET"),
-            s3_endpoint_url=_optional(env, "SYNTH_S3_ENDPOINT_URL"),
-            s3_prefix=env.get("SYNTH_S3_PREFIX", "").strip().strip("/"),
-            s3_region=_optional(env, "SYNTH_S3_REGION") or _optional(env, "AWS_DEFAULT_REGION"),
-            multipart_threshold_bytes=int(
-                _number(env, "SYNTH_S3_MULTIPART_THRESHOLD_MB", 64, 5, 5 * 1024 * 1024) * MIB
-            ),
-            part_size_bytes=int(_number(env, "SYNTH_S3_PART_SIZE_MB", 16, 5, 5 * 1024) * MIB),
-            presign_seconds=int(_number(env, "SYNTH_PRESIGN_SECONDS", 3600, 1, S3_MAX_PRESIGN_SECONDS)),
-            ipfs_api_url=_optional(env, "SYNTH_IPFS_API_URL"),
-            ipfs_gateway_url=(_optional(env, "SYNTH_IPFS_GATEWAY_URL") or "https://ipfs.io").rstrip("/"),
-            retry_delays=parse_delays(env["SYNTH_PUBLISH_RETRY_DELAYS"])
-            if "SYNTH_PUBLISH_RETRY_DELAYS" in env
-            else DEFAULT_DELAYS,
-            timeout_seconds=_number(env, "SYNTH_PUBLISH_TIMEOUT_SECONDS", 60, 1, 3600),
+            s3_bucket=text("SYNTH_S3_BUCKET"),
+            s3_endpoint_url=text("SYNTH_S3_ENDPOINT_URL"),
+            s3_prefix=env_text("SYNTH_S3_PREFIX", env=env).strip("/"),
+            s3_region=text("SYNTH_S3_REGION") or text("AWS_DEFAULT_REGION"),
+            multipart_threshold_bytes=int(number("SYNTH_S3_MULTIPART_THRESHOLD_MB", 64, 5, 5 * 1024 * 1024) * MIB),
+            part_size_bytes=int(number("SYNTH_S3_PART_SIZE_MB", 16, 5, 5 * 1024) * MIB),
+            presign_seconds=int(number("SYNTH_PRESIGN_SECONDS", 3600, 1, S3_MAX_PRESIGN_SECONDS)),
+            ipfs_api_url=text("SYNTH_IPFS_API_URL"),
+            ipfs_gateway_url=(text("SYNTH_IPFS_GATEWAY_URL") or "https://ipfs.io").rstrip("/"),
+            retry_delays=parse_delays(delays) if delays is not None else DEFAULT_DELAYS,
+            timeout_seconds=number("SYNTH_PUBLISH_TIMEOUT_SECONDS", 60, 1, 3600),
         )
 
     @property

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Protocol
 
 import requests
 
+from synth_pipelines.core.files import atomic_write_bytes
 from synth_pipelines.publishing.config import PublishConfig
 from synth_pipelines.publishing.retry import IntegrityError, PublishError, RetryPolicy
 from synth_pipelines.publishing.unixfs import CHUNK_SIZE, build_file_dag, normalize_cid, read_dag
@@ -96,9 +96,7 @@ class EmbeddedIpfs:
         target = self.blocks / cid
         if target.exists():
             return  # content-addressed: same name, same bytes
-        tmp = target.with_name(f".{cid}.tmp")
-        tmp.write_bytes(block)
-        os.replace(tmp, target)
+        atomic_write_bytes(target, block)
 
     def _get_block(self, cid: str) -> bytes:
         try:

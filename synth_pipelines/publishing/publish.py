@@ -15,13 +15,13 @@ re-run writes the same keys and the same CID and uploads nothing twice.
 from __future__ import annotations
 
 import json
-import os
 import re
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from synth_pipelines.core.files import atomic_write_text
 from synth_pipelines.publishing.config import PublishConfig
 from synth_pipelines.publishing.ipfs import make_ipfs_backend, publish_to_ipfs
 from synth_pipelines.publishing.retry import PublishError
@@ -43,13 +43,6 @@ def requester_key(requester: str | None) -> str:
 def s3_key(config: PublishConfig, requester: str | None, request_id: str, name: str) -> str:
     """`<SYNTH_S3_PREFIX>/<requester>/<request_id>/<name>`, without an empty prefix."""
     return "/".join(part for part in (config.s3_prefix, requester_key(requester), request_id, name) if part)
-
-
-def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    os.replace(tmp, path)
 
 
 def _check_inputs(
@@ -156,7 +149,7 @@ def publish_artifact(
             copy = Path(tmp) / MANIFEST_NAME
             copy.write_text(json.dumps(content, indent=2, sort_keys=True))
             s3.put_file(manifest_key, copy, sha256_file(copy))
-    _write_json_atomic(manifest_path, content)
+    atomic_write_text(manifest_path, json.dumps(content, indent=2, sort_keys=True))
     return manifest_path, content
 
 

@@ -24,25 +24,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from synth_pipelines.core.files import atomic_path, sha256_file
+from synth_pipelines.core.uris import split_s3_uri
 from synth_pipelines.publishing.config import PublishConfig
 from synth_pipelines.publishing.retry import IntegrityError, PublishError, RetryPolicy
-
-READ_BLOCK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while block := handle.read(READ_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def composite_sha256(path: Path, part_size: int) -> str:
@@ -116,39 +106,42 @@ class LocalArtifactStore:
         size = Path(path).stat().st_size
         if target.is_file() and target.stat().st_size == size and sha256_file(target) == sha256:
             return StoredObject(str(target), sha256, size, uploaded=False)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        shutil.copyfile(path, tmp)
-        copied = sha256_file(tmp)
-        if copied != sha256:
-            tmp.unlink()
-            raise IntegrityError(f"copy of {path} to {target} is corrupt: sha256 {copied} != {sha256}")
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            shutil.copyfile(path, tmp)
+            copied = sha256_file(tmp)
+            if copied != sha256:
+                raise IntegrityError(f"copy of {path} to {target} is corrupt: sha256 {copied} != {sha256}")
         return StoredObject(str(target), sha256, size, uploaded=True)
 
     def delete(self, key: str) -> None:
         self.path_for(key).unlink(missing_ok=True)
 
 
-def make_s3_client(config: PublishConfig) -> Any:
-    """A boto3 S3 client for the configured endpoint, with botocore's own retries off.
+def s3_client(endpoint_url: str | None, region: str | None, timeout_seconds: float, **credentials: str | None) -> Any:
+    """A boto3 S3 client for the endpoint, with botocore's own retries off.
 
     RetryPolicy owns retrying (see retry.py). Path-style addressing for custom endpoints,
-    since MinIO/moto on an IP or localhost have no per-bucket host names.
+    since MinIO/moto on an IP or localhost have no per-bucket host names. Credentials not
+    given come the usual boto3 way (environment, profile, instance role).
     """
     botocore_config = Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
-        connect_timeout=config.timeout_seconds,
-        read_timeout=config.timeout_seconds,
-        s3={"addressing_style": "path" if config.s3_endpoint_url else "auto"},
+        connect_timeout=timeout_seconds,
+        read_timeout=timeout_seconds,
+        s3={"addressing_style": "path" if endpoint_url else "auto"},
         signature_version="s3v4",
     )
     return boto3.session.Session().client(
         "s3",
-        endpoint_url=config.s3_endpoint_url,
-        region_name=config.s3_region or "us-east-1",
+        endpoint_url=endpoint_url,
+        region_name=region or "us-east-1",
         config=botocore_config,
+        **{name: value for name, value in credentials.items() if value},
     )
+
+
+def make_s3_client(config: PublishConfig) -> Any:
+    return s3_client(config.s3_endpoint_url, config.s3_region, config.timeout_seconds)
 
 
 class S3ArtifactStore:
@@ -160,7 +153,7 @@ class S3ArtifactStore:
             raise PublishError("the 's3' target needs a bucket: set SYNTH_S3_BUCKET")
         self.bucket = bucket
         self.config = config
-        self.client = client or make_s3_client(config)
+        self.client = client or config.s3_client or make_s3_client(config)
         self.retry: RetryPolicy = config.retry
 
     @property
@@ -315,22 +308,13 @@ class S3ArtifactStore:
         return self.retry.call(fetch, self._what("download", key))
 
 
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """'s3://bucket/some/key' -> ('bucket', 'some/key')."""
-    parsed = urlparse(uri)
-    key = parsed.path.lstrip("/")
-    if parsed.scheme != "s3" or not parsed.netloc or not key:
-        raise ValueError(f"dataset uri {uri!r}: expected s3://bucket/key")
-    return parsed.netloc, key
-
-
 def open_dataset_uri(uri: str, config: PublishConfig) -> Path:
     """A local path holding the object at `uri` (s3://bucket/key), downloaded with retries.
 
     Downloads are cached under the artifact root by bucket/key and refreshed when the
     object's ETag changes, so re-running a request does not fetch its dataset again.
     """
-    bucket, key = parse_s3_uri(uri)
+    bucket, key = split_s3_uri(uri, what="dataset uri", key_required=True)
     store = S3ArtifactStore(config, bucket=bucket)
     target = config.s3_cache_root / bucket / key
     etag_file = target.with_name(f".{target.name}.etag")

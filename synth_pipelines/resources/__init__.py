@@ -1,4 +1,10 @@
-"""Thin Dagster resources over the domain's stores and clients, configured from the environment."""
+"""Typed Dagster resources: the deploy's configuration, and the clients built from it once per run.
+
+`build_resources(settings)` is the only place settings become resources. Secrets never show in
+the UI: a ledger URL or S3 key that came from the environment is passed as `dg.EnvVar`, so the
+launchpad and the run's config show the variable's name, not its value. Tests build a
+`Settings` and pass `build_resources(settings)` in; nothing here reads the environment.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,39 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource as DagsterS3Resource
+from pydantic import PrivateAttr
 
-from synth_pipelines.core.settings import Settings
+from synth_pipelines.core.files import atomic_open
+from synth_pipelines.executors import max_concurrent
 from synth_pipelines.intake.requests import LocalRequestStore, RequestStore
 from synth_pipelines.publishing import PublishConfig
+from synth_pipelines.publishing.config import MIB
 from synth_pipelines.publishing.retention import UNPARTITIONED_IO
+from synth_pipelines.publishing.retry import DEFAULT_DELAYS, parse_delays
+from synth_pipelines.publishing.storage import s3_client
+from synth_pipelines.settings import Settings
 from synth_pipelines.training.device import device_name, resolve_device
+
+
+class S3Resource(DagsterS3Resource):
+    """dagster-aws's S3 resource with our client: botocore retries off (RetryPolicy owns them),
+    connect/read timeouts, path-style addressing on custom endpoints; built once per run."""
+
+    timeout_seconds: float = 60.0
+    _client: Any = PrivateAttr(default=None)
+
+    def get_client(self) -> Any:
+        if self._client is None:
+            self._client = s3_client(
+                self.endpoint_url,
+                self.region_name,
+                self.timeout_seconds,
+                aws_access_key_id=self.aws_access_key_id,
+                aws_secret_access_key=self.aws_secret_access_key,
+                aws_session_token=self.aws_session_token,
+            )
+        return self._client
 
 
 class RequestStoreResource(dg.ConfigurableResource):
@@ -25,13 +58,14 @@ class RequestStoreResource(dg.ConfigurableResource):
 
     root: str
     s3_url: str = ""
+    s3: S3Resource
+    intake_batch: int = 100
 
     def store(self) -> RequestStore:
         if self.s3_url:
             from synth_pipelines.intake.s3 import S3RequestStore
-            from synth_pipelines.publishing import PublishConfig, make_s3_client
 
-            return S3RequestStore(self.s3_url, make_s3_client(PublishConfig.from_env(Path(self.root))))
+            return S3RequestStore(self.s3_url, self.s3.get_client())
         return LocalRequestStore(Path(self.root))
 
     def notifications_root(self) -> Path:
@@ -100,12 +134,8 @@ class WorkAreaIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if context.dagster_type.is_nothing:
             return
-        path = self._output_path(context)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as handle:
+        with atomic_open(self._output_path(context)) as handle:  # a reader never sees half an output
             pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)  # a reader never sees half an output
 
     def load_input(self, context: dg.InputContext) -> Any:
         if context.dagster_type.is_nothing:
@@ -120,19 +150,48 @@ class WorkAreaIOManager(dg.ConfigurableIOManager):
 
 
 class ArtifactStoreResource(dg.ConfigurableResource):
-    """Where published artifacts and manifests go."""
+    """Where published artifacts and manifests go: the local store, S3, IPFS, and how long they are kept."""
 
     root: str
+    s3: S3Resource
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    multipart_threshold_mb: float = 64
+    part_size_mb: float = 16
+    presign_seconds: int = 3600
+    ipfs_api_url: str = ""
+    ipfs_gateway_url: str = "https://ipfs.io"
+    retry_delays: str = ",".join(f"{d:g}" for d in DEFAULT_DELAYS)
+    retention_days: float = 30.0
+    _config: PublishConfig | None = PrivateAttr(default=None)
 
     def publish_config(self) -> PublishConfig:
-        """S3, IPFS and retry settings come from SYNTH_S3_* / SYNTH_IPFS_* / SYNTH_PUBLISH_* (publishing/config.py)."""
-        return PublishConfig.from_env(Path(self.root))
+        """The publishing configuration, checked and built once per run, with the run's S3 client."""
+        if self._config is None:
+            self._config = PublishConfig(
+                artifact_root=Path(self.root),
+                s3_bucket=self.s3_bucket or None,
+                s3_endpoint_url=self.s3.endpoint_url,
+                s3_prefix=self.s3_prefix,
+                s3_region=self.s3.region_name,
+                multipart_threshold_bytes=int(self.multipart_threshold_mb * MIB),
+                part_size_bytes=int(self.part_size_mb * MIB),
+                presign_seconds=self.presign_seconds,
+                ipfs_api_url=self.ipfs_api_url or None,
+                ipfs_gateway_url=self.ipfs_gateway_url,
+                retry_delays=parse_delays(self.retry_delays),
+                timeout_seconds=self.s3.timeout_seconds,
+                s3_client=self.s3.get_client() if self.s3_bucket else None,
+            )
+        return self._config
 
 
 class ComputeResource(dg.ConfigurableResource):
-    """Which device trains models: auto (CUDA when torch sees one), cpu or cuda."""
+    """Where models train (auto: CUDA when torch sees one, cpu or cuda) and how chunks are spread and sampled."""
 
     device: str = "auto"
+    chunk_steps: int = 0  # 0: as many steps as the executor runs at once
+    copula_sampling: str = "table"
 
     def resolve(self) -> tuple[str, str]:
         device = resolve_device(self.device)
@@ -152,17 +211,60 @@ class PrivacyLedgerResource(dg.ConfigurableResource):
         return PrivacyLedger(self.url)
 
 
-def build_resources(settings: Settings, device: str = "auto") -> dict[str, Any]:
+def _secret(value: str | None, variable: str) -> Any:
+    """The environment variable itself when the value came from it (the UI shows its name), else the value."""
+    if value and os.environ.get(variable, "").strip() == value:
+        return dg.EnvVar(variable)
+    return value
+
+
+def env_s3(settings: Settings) -> S3Resource:
+    """S3 as the deploy configures it; credentials as EnvVars when set, else boto3's usual chain."""
+    publish = settings.publish_config()
+    return S3Resource(
+        endpoint_url=publish.s3_endpoint_url,
+        region_name=publish.s3_region,
+        timeout_seconds=publish.timeout_seconds,
+        aws_access_key_id=_secret(os.environ.get("AWS_ACCESS_KEY_ID"), "AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=_secret(os.environ.get("AWS_SECRET_ACCESS_KEY"), "AWS_SECRET_ACCESS_KEY"),
+    )
+
+
+def build_resources(settings: Settings, s3: S3Resource | None = None) -> dict[str, Any]:
+    """Every resource of the code location, from `settings` (and `s3`, else S3 as the environment sets it)."""
+    publish = settings.publish_config()
+    s3 = s3 if s3 is not None else env_s3(settings)
     return {
         # Outputs go to the private work area, never to the instance's storage (see WorkAreaIOManager).
         "io_manager": WorkAreaIOManager(root=str(settings.work_root)),
-        "request_store": RequestStoreResource(root=str(settings.request_root), s3_url=settings.request_store_url),
+        "request_store": RequestStoreResource(
+            root=str(settings.request_root),
+            s3_url=settings.request_store_url,
+            s3=s3,
+            intake_batch=settings.intake_batch,
+        ),
         "data_source": DataSourceResource(data_root=str(settings.data_root)),
         "work_area": WorkAreaResource(root=str(settings.work_root)),
-        "artifact_store": ArtifactStoreResource(root=str(settings.artifact_root)),
-        "compute": ComputeResource(device=device),
+        "artifact_store": ArtifactStoreResource(
+            root=str(settings.artifact_root),
+            s3=s3,
+            s3_bucket=publish.s3_bucket or "",
+            s3_prefix=publish.s3_prefix,
+            multipart_threshold_mb=publish.multipart_threshold_bytes / MIB,
+            part_size_mb=publish.part_size_bytes / MIB,
+            presign_seconds=publish.presign_seconds,
+            ipfs_api_url=publish.ipfs_api_url or "",
+            ipfs_gateway_url=publish.ipfs_gateway_url,
+            retry_delays=",".join(f"{d:g}" for d in publish.retry_delays),
+            retention_days=settings.retention_days,
+        ),
+        "compute": ComputeResource(
+            device=settings.device,
+            chunk_steps=settings.chunk_steps or max_concurrent(),
+            copula_sampling=settings.copula_sampling,
+        ),
         "privacy_ledger": PrivacyLedgerResource(
-            url=settings.ledger_url,
+            url=_secret(settings.ledger_url, "SYNTH_LEDGER_URL"),
             max_epsilon=settings.max_epsilon,
             dataset_epsilon_cap=settings.dataset_epsilon_cap,
         ),

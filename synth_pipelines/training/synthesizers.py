@@ -9,7 +9,6 @@ and are reached through `fit_model` by name.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +17,7 @@ import cloudpickle
 import numpy as np
 import pandas as pd
 
+from synth_pipelines.core.files import atomic_open
 from synth_pipelines.core.request import NON_DP_SYNTHESIZERS, PrivacySpec, SynthesizerSpec
 from synth_pipelines.core.table_schema import TABLE
 from synth_pipelines.training.device import device_name, resolve_device
@@ -37,14 +37,6 @@ def chunk_seed(request_seed: int, chunk_index: int) -> int:
 
 PPF_KNOTS = 16_385  # knots of a tabulated inverse CDF; Z_LIMIT: beyond it Φ(z) rounds to 0 or 1
 Z_LIMIT = 8.5
-
-
-def copula_sampling() -> str:
-    """SYNTH_COPULA_SAMPLING: `table` (default) or `exact` (SDV's own scipy ppf per row)."""
-    mode = os.environ.get("SYNTH_COPULA_SAMPLING", "").strip() or "table"
-    if mode not in ("table", "exact"):
-        raise ValueError(f"SYNTH_COPULA_SAMPLING={mode!r} is not allowed; allowed: table, exact")
-    return mode
 
 
 class TabulatedMarginals:
@@ -89,6 +81,9 @@ class TabulatedMarginals:
 class SDVModel:
     """An SDV single-table synthesizer, sampled deterministically per seed."""
 
+    # `table`: a gaussian_copula samples through its tabulated inverse CDFs; `exact`: SDV's own ppf.
+    copula_sampling = "table"
+
     def __init__(self, name: str, synthesizer: Any, training_record: dict[str, Any]):
         self.name = name
         self.synthesizer = synthesizer
@@ -108,7 +103,7 @@ class SDVModel:
             transformer.random_states["reverse_transform"] = np.random.RandomState((seed + 1 + offset) % 2**32)
         synth._set_random_state(seed)
         marginals = getattr(self, "marginals", None)
-        if marginals is None or copula_sampling() == "exact":
+        if marginals is None or self.copula_sampling == "exact":
             return synth.sample(num_rows)[TABLE].reset_index(drop=True)
         copula = synth._model
         copula.sample = marginals.sampler(copula)  # an instance attribute shadows the method...
@@ -202,13 +197,16 @@ def fit_model(
 
 
 def save_model(model: FittedModel, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("wb") as handle:
+    with atomic_open(path) as handle:
         cloudpickle.dump(model, handle)
-    tmp.replace(path)
 
 
-def load_model(path: Path) -> FittedModel:
+def load_model(path: Path, copula_sampling: str = "table") -> FittedModel:
+    """The stored model; `copula_sampling` = `exact` makes a gaussian_copula sample with SDV's own ppf."""
+    if copula_sampling not in ("table", "exact"):
+        raise ValueError(f"copula_sampling {copula_sampling!r} is not allowed; allowed: table, exact")
     with path.open("rb") as handle:
-        return cloudpickle.load(handle)
+        model = cloudpickle.load(handle)
+    if isinstance(model, SDVModel):
+        model.copula_sampling = copula_sampling
+    return model

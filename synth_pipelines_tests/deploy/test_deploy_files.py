@@ -20,8 +20,8 @@ import jsonschema
 import pytest
 import yaml
 
-from synth_pipelines.core.settings import REPO_ROOT
 from synth_pipelines.executors import GPU_QUEUE, K8S_CONFIG_TAG, TRAINING_OP_TAGS, celery_config
+from synth_pipelines.settings import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
 SCHEMAS = Path(__file__).parent / "schemas"

@@ -157,5 +157,8 @@ def test_config_from_env_reads_at_call_time_and_names_bad_variables(tmp_path: Pa
     assert config.ipfs_api_url is None  # embedded IPFS
     with pytest.raises(ValueError, match="SYNTH_PUBLISH_RETRY_DELAYS='5,x'"):
         PublishConfig.from_env(tmp_path, {"SYNTH_PUBLISH_RETRY_DELAYS": "5,x"})
-    with pytest.raises(ValueError, match="SYNTH_PRESIGN_SECONDS='0': must be between 1 and 604800"):
+    with pytest.raises(
+        ValueError,
+        match="SYNTH_PRESIGN_SECONDS='0' is not allowed; allowed: a number between 1 and 604800",
+    ):
         PublishConfig.from_env(tmp_path, {"SYNTH_PRESIGN_SECONDS": "0"})

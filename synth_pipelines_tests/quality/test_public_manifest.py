@@ -18,7 +18,7 @@ from synth_pipelines.defs.partitions import requests_partitions
 from synth_pipelines.defs.publishing.assets import published_artifact
 from synth_pipelines.defs.quality.assets import quality_report
 from synth_pipelines.publishing import sha256_file
-from synth_pipelines.resources import ArtifactStoreResource, WorkAreaIOManager, WorkAreaResource
+from synth_pipelines.resources import ArtifactStoreResource, S3Resource, WorkAreaIOManager, WorkAreaResource
 from synth_pipelines_tests.quality.test_public_scores import REAL_DATA_KEYS, _keys
 
 
@@ -85,7 +85,7 @@ def _publish(tmp_path: Path, real_train, real_holdout, synthetic, metadata, dp: 
         resources={
             "io_manager": WorkAreaIOManager(root=str(tmp_path / "work")),
             "work_area": WorkAreaResource(root=str(tmp_path / "work")),
-            "artifact_store": ArtifactStoreResource(root=str(tmp_path / "artifacts")),
+            "artifact_store": ArtifactStoreResource(root=str(tmp_path / "artifacts"), s3=S3Resource()),
         },
     )
     assert result.success

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from synth_pipelines.core.settings import REPO_ROOT
+from synth_pipelines.settings import REPO_ROOT
 from synth_pipelines_tests.dagster_processes import (
     BIN,
     _died,

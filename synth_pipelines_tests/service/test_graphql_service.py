@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from synth_pipelines.core.request import parse_request
-from synth_pipelines.core.settings import REPO_ROOT
 from synth_pipelines.graphql_client import run_status, submit
+from synth_pipelines.settings import REPO_ROOT
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.dagster_processes import free_port, wait_for
 from synth_pipelines_tests.test_dagster_dev import NINE_ASSETS

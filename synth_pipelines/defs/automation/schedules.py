@@ -6,7 +6,6 @@ new partition `<request_id>-<YYYYmmddtHHMM>`; the run key is that partition, so 
 evaluated twice starts one run.
 """
 
-import os
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -53,18 +52,14 @@ def standing_requests_schedule(context: dg.ScheduleEvaluationContext, request_st
     return run_requests
 
 
-def retention_days() -> float:
-    return float(os.environ.get("SYNTH_RETENTION_DAYS", "30"))
-
-
 @dg.op
 def remove_expired_artifacts(
     context: dg.OpExecutionContext, work_area: WorkAreaResource, artifact_store: ArtifactStoreResource
 ) -> dg.Output[list]:
-    """Remove artifacts, work files and partitions older than SYNTH_RETENTION_DAYS, except manifests marked keep."""
+    """Remove artifacts, work files and partitions older than the retention days, except manifests marked keep."""
     from pathlib import Path
 
-    max_age = timedelta(days=retention_days())
+    max_age = timedelta(days=artifact_store.retention_days)
     expired = find_expired(Path(artifact_store.root), Path(work_area.root), max_age, datetime.now(UTC))
     for item in expired:
         remove(item)

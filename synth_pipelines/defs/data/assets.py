@@ -9,7 +9,8 @@ import dagster as dg
 import pandas as pd
 
 from synth_pipelines.core.request import RequestError, SynthesisRequest
-from synth_pipelines.data.loading import is_s3_uri, load_dataset, resolve_local_dataset
+from synth_pipelines.core.uris import is_s3_uri
+from synth_pipelines.data.loading import load_dataset, resolve_local_dataset
 from synth_pipelines.data.profiling import DatasetProfile, profile_dataset
 from synth_pipelines.data.splitting import split_holdout
 from synth_pipelines.data.validation import validate_dataset

@@ -12,14 +12,12 @@ failed chunks are made again; re-execution from failure skips finished steps.
 """
 
 import hashlib
-import os
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
 
-from synth_pipelines.executors import max_concurrent
 from synth_pipelines.generation.export import (
     SUFFIX,
     chunk_is_complete,
@@ -29,22 +27,13 @@ from synth_pipelines.generation.export import (
     group_chunks,
     write_chunk,
 )
-from synth_pipelines.resources import WorkAreaResource
+from synth_pipelines.resources import ComputeResource, WorkAreaResource
 from synth_pipelines.training.synthesizers import FittedModel, chunk_seed, load_model
 
 from ..intake.assets import request_from
 from ..partitions import requests_partitions
 
 CHUNK_RETRY = dg.RetryPolicy(max_retries=3, delay=1.0, backoff=dg.Backoff.EXPONENTIAL)
-
-
-def chunk_steps() -> int:
-    configured = os.environ.get("SYNTH_CHUNK_STEPS", "").strip()
-    if not configured:
-        return max_concurrent()
-    if not configured.isdigit() or int(configured) < 1:
-        raise ValueError(f"SYNTH_CHUNK_STEPS={configured!r} is not allowed; allowed: an integer >= 1")
-    return int(configured)
 
 
 @contextmanager
@@ -63,13 +52,13 @@ def one_thread():
 
 
 @lru_cache(maxsize=4)
-def _cached_model(path: str, mtime_ns: int) -> FittedModel:
+def _cached_model(path: str, mtime_ns: int, copula_sampling: str) -> FittedModel:
     # A worker process that runs several steps of one request loads the model once.
-    return load_model(Path(path))
+    return load_model(Path(path), copula_sampling=copula_sampling)
 
 
-def model_at(path: str) -> FittedModel:
-    return _cached_model(path, Path(path).stat().st_mtime_ns)
+def model_at(path: str, copula_sampling: str = "table") -> FittedModel:
+    return _cached_model(path, Path(path).stat().st_mtime_ns, copula_sampling)
 
 
 def _generation_key(model_path: str, seed: int, chunk_rows: int) -> str:
@@ -83,14 +72,18 @@ def _generation_key(model_path: str, seed: int, chunk_rows: int) -> str:
 
 @dg.op(out=dg.DynamicOut(dict))
 def plan_chunks(
-    context: dg.OpExecutionContext, synthesis_request: dict, trained_model: dict, work_area: WorkAreaResource
+    context: dg.OpExecutionContext,
+    synthesis_request: dict,
+    trained_model: dict,
+    work_area: WorkAreaResource,
+    compute: ComputeResource,
 ):
     """Fan out: one dynamic output per group of chunks, carrying everything its step needs."""
     request = request_from(synthesis_request)
     key = _generation_key(trained_model["model_path"], request.seed, request.chunk_rows)
     folder = work_area.folder(request.request_id, "chunks", key)
     sizes = chunk_plan(request.rows, request.chunk_rows)
-    groups = group_chunks(len(sizes), chunk_steps())
+    groups = group_chunks(len(sizes), compute.chunk_steps)
     context.log.info(
         f"{len(sizes)} chunks of up to {request.chunk_rows:,} rows ({request.rows:,} rows) in {len(groups)} steps"
     )
@@ -109,14 +102,15 @@ def plan_chunks(
                 "total_chunks": len(sizes),
                 "model_path": trained_model["model_path"],
                 "kinds": trained_model["column_types"],
+                "copula_sampling": compute.copula_sampling,
             },
             mapping_key=f"chunks_{group[0]:05d}_{group[-1]:05d}",
         )
 
 
-def make_chunk(chunk: dict, model_path: str, kinds: dict) -> dict:
+def make_chunk(chunk: dict, model_path: str, kinds: dict, copula_sampling: str = "table") -> dict:
     """Sample one chunk and write it; the same chunk spec always writes the same rows."""
-    frame = model_at(model_path).sample(chunk["rows"], chunk["seed"])
+    frame = model_at(model_path, copula_sampling).sample(chunk["rows"], chunk["seed"])
     write_chunk(frame, kinds, Path(chunk["path"]))
     return {"index": chunk["index"], "rows": len(frame), "path": chunk["path"], "seed": chunk["seed"]}
 
@@ -132,7 +126,7 @@ def generate_chunks(context: dg.OpExecutionContext, group: dict) -> list[dict]:
                 done.append({**chunk, "reused": True})
                 status = "already written"
             else:
-                done.append(make_chunk(chunk, group["model_path"], group["kinds"]))
+                done.append(make_chunk(chunk, group["model_path"], group["kinds"], group["copula_sampling"]))
                 made += 1
                 status = "written"
             rows_done = sum(c["rows"] for c in done)

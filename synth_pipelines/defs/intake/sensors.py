@@ -1,7 +1,6 @@
 """request_intake_sensor: requests dropped into the store's incoming/ become partitions and runs."""
 
 import json
-import os
 
 import dagster as dg
 
@@ -13,11 +12,6 @@ from ..jobs import synthesize_job
 from ..partitions import requests_partitions
 
 MAX_CURSOR_IDS = 10_000
-
-
-def intake_batch() -> int:
-    """Requests validated per tick (SYNTH_INTAKE_BATCH): a flood of files never makes one tick time out."""
-    return int(os.environ.get("SYNTH_INTAKE_BATCH", "100"))
 
 
 def run_key(request) -> str:
@@ -46,7 +40,7 @@ def request_intake_sensor(
     """
     store = request_store.store()
     emitted = set(json.loads(context.cursor)) if context.cursor else set()
-    intake = process_incoming(store, data_source.root, limit=intake_batch())
+    intake = process_incoming(store, data_source.root, limit=request_store.intake_batch)
     for name, problems in intake.rejected:
         context.log.warning(f"rejected {name}: {problems}")
     requests = list(intake.accepted)
