@@ -44,6 +44,7 @@ ui: setup
 lint: setup
 	$(BIN)/ruff check synth_pipelines synth_pipelines_tests benchmarks
 	$(BIN)/ruff format --check synth_pipelines synth_pipelines_tests benchmarks
+	$(BIN)/mypy
 
 clean:
 	rm -rf var $(VENV)

@@ -29,8 +29,13 @@ REQUEST_ID = "ui-request"
 
 pytestmark = pytest.mark.integration
 
-# A missing browser is a failure, not a skip: `make test` installs it (scripts/install_system_deps.sh).
-assert CHROMIUM.exists(), f"{CHROMIUM} is missing: run `make system-deps`"
+
+@pytest.fixture(autouse=True, scope="module")
+def chromium_installed() -> None:
+    """A missing browser fails these tests (not a skip, not the whole suite's collection): `make test` installs it."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make system-deps` (scripts/install_system_deps.sh)")
+
 
 SENSOR_ID = """
 query Sensor($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) { ... on Sensor { id } } }

@@ -81,8 +81,9 @@ def test_export_hashes_and_round_trips_types(tmp_path, fmt, compression):
         assert pd.api.types.is_datetime64_any_dtype(back["when"])
     else:
         back = pd.read_csv(out, parse_dates=["when"])
-        assert pd.api.types.is_integer_dtype(back["count"].dropna().astype("int64"))
-        assert back["count"].dropna().eq(back["count"].dropna().round()).all()
+        # The integer column is written as integers (no "12.0"), empty where missing.
+        text = pd.read_csv(out, dtype=str, keep_default_na=False)["count"]
+        assert text.str.fullmatch(r"-?\d*").all(), text[~text.str.fullmatch(r"-?\d*")].head()
         assert pd.api.types.is_datetime64_any_dtype(back["when"])
     expected = pd.concat([typed_frame(n, i) for i, n in enumerate([40, 40, 13])], ignore_index=True)
     assert back["count"].isna().sum() == expected["count"].isna().sum()

@@ -184,6 +184,13 @@ class QualitySpec(_Strict):
     )
 
 
+PublishTarget = Literal["local", "s3", "ipfs"]
+
+
+def _local_only() -> list[PublishTarget]:
+    return ["local"]
+
+
 class SynthesisRequest(_Strict):
     """One ask: rows like this dataset, made this way, published there."""
 
@@ -201,8 +208,8 @@ class SynthesisRequest(_Strict):
         description="The table's public schema: SDV Metadata plus DayZ V1 parameters. Required for DP requests",
     )
     quality: QualitySpec = Field(default_factory=QualitySpec)
-    publish: list[Literal["local", "s3", "ipfs"]] = Field(
-        default_factory=lambda: ["local"], min_length=1, description="Where to publish: local | s3 | ipfs"
+    publish: list[PublishTarget] = Field(
+        default_factory=_local_only, min_length=1, description="Where to publish: local | s3 | ipfs"
     )
     requester: str = Field(min_length=1, max_length=200, description="Who asked (an e-mail or a user name)")
     schedule: str | None = Field(

@@ -11,12 +11,20 @@ are the table's own, so the owner must replace them by public knowledge before a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pandas as pd
 
-if TYPE_CHECKING:
-    from synth_pipelines.core.request import TableSchema
+
+class SchemaView(Protocol):
+    """What the checks read of a request's `schema` (core.request.TableSchema is one)."""
+
+    @property
+    def table(self) -> str: ...
+    @property
+    def columns(self) -> dict[str, dict[str, Any]]: ...
+    def column_parameters(self, column: str) -> dict[str, Any]: ...
+
 
 # sdtypes the DP models learn from rows; every other sdtype (id, email, name, phone, ...) is
 # generated without looking at the data.
@@ -60,7 +68,7 @@ def check_schema(metadata: dict[str, Any], parameters: dict[str, Any]) -> list[t
     return []
 
 
-def dp_domain_problems(schema: TableSchema) -> list[tuple[str, str]]:
+def dp_domain_problems(schema: SchemaView) -> list[tuple[str, str]]:
     """What a DP request's schema lacks: the domain of every modelled column must be declared."""
     problems: list[tuple[str, str]] = []
     for column, meta in schema.columns.items():

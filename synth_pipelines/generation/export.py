@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -166,7 +166,8 @@ class ExportResult:
 def _csv_lines(tables: Iterable[pa.Table]) -> Iterator[bytes]:
     header = True
     for table in tables:
-        frame = table.to_pandas()
+        # Nullable integers stay integers ("63", empty when missing), never floats ("63.0").
+        frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
         yield frame.to_csv(index=False, header=header, lineterminator="\n").encode()
         header = False
 
@@ -211,7 +212,7 @@ def _write_csv(sink: HashingWriter, tables: Iterable[pa.Table], compression: str
     elif compression == "zstd":
         import zstandard
 
-        with zstandard.ZstdCompressor(level=3).stream_writer(sink, closefd=False) as zipped:
+        with zstandard.ZstdCompressor(level=3).stream_writer(cast(IO[bytes], sink), closefd=False) as zipped:
             for block in _csv_lines(tables):
                 zipped.write(block)
     else:

@@ -164,6 +164,7 @@ class PrivacyLedger:
     def _lock_dataset(self, connection: sa.Connection, dataset_id: str) -> None:
         """Hold the dataset's lock until the transaction ends."""
         row = {"dataset_id": dataset_id, "created_at": datetime.now(UTC)}
+        insert: Any
         if self._backend == "sqlite":
             # BEGIN IMMEDIATE already holds the database's write lock; the row only lists the dataset.
             from sqlalchemy.dialects.sqlite import insert

@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import requests
 
@@ -129,7 +129,7 @@ class KuboRpcIpfs:
     def describe(self) -> str:
         return f"IPFS node {self.api_url} (SYNTH_IPFS_API_URL)"
 
-    def _post(self, command: str, params: dict[str, str], **kwargs: object) -> requests.Response:
+    def _post(self, command: str, params: dict[str, str], **kwargs: Any) -> requests.Response:
         response = self.session.post(f"{self.api_url}/api/v0/{command}", params=params, timeout=self.timeout, **kwargs)
         if response.status_code >= 500 and response.headers.get("Content-Type", "").startswith("application/json"):
             # Kubo answers a command it refuses with HTTP 500 and {"Type": "error"}: the node is up

@@ -171,25 +171,16 @@ def membership_scores(
 
 
 def membership_inference_auc(
-    members: pd.DataFrame,
-    non_members: pd.DataFrame,
-    synthetic: pd.DataFrame,
-    metadata: dict[str, Any] | None = None,
-    max_rows: int = 5000,
-    seed: int = 0,
-    reference: pd.DataFrame | None = None,
-    method: str = "density_ratio",
-    k: int = 5,
+    members: pd.DataFrame, non_members: pd.DataFrame, synthetic: pd.DataFrame, **options: Any
 ) -> float:
     """AUC of the membership-inference attack (see the module docstring): members vs. equally many non-members.
 
+    `options` are `membership_scores`' (metadata, max_rows, seed, reference, method, k).
     `metadata` is SDMetrics' single-table dict (`{"columns": {name: {"sdtype": ...}}}`); without
     it, numeric dtypes are numeric and everything else is categorical. With it, id, text and
     PII columns are left out.
     """
-    member_scores, outsider_scores = membership_scores(
-        members, non_members, synthetic, metadata, max_rows, seed, reference, method, k
-    )
+    member_scores, outsider_scores = membership_scores(members, non_members, synthetic, **options)
     labels = np.r_[np.ones(len(member_scores)), np.zeros(len(outsider_scores))]
     # Ties (coarse tables) are scored as coin flips by the AUC itself.
     return float(roc_auc_score(labels, np.r_[member_scores, outsider_scores]))

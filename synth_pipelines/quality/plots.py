@@ -38,8 +38,8 @@ def column_distribution_png(real: pd.Series, synthetic: pd.Series, title: str) -
         both = np.r_[r, s]
         low, high = np.quantile(both, [0.005, 0.995]) if len(both) else (0.0, 1.0)
         bins = np.linspace(low, high if high > low else low + 1, 40)
-        axis.hist(r, bins=bins, density=True, alpha=0.55, label="real", color=_REAL)
-        axis.hist(s, bins=bins, density=True, alpha=0.55, label="synthetic", color=_SYNTHETIC)
+        axis.hist(r, bins=bins.tolist(), density=True, alpha=0.55, label="real", color=_REAL)
+        axis.hist(s, bins=bins.tolist(), density=True, alpha=0.55, label="synthetic", color=_SYNTHETIC)
         axis.set_ylabel("density")
     else:
         real_share = real.astype(str).where(real.notna(), "(missing)").value_counts(normalize=True)

@@ -62,9 +62,12 @@ def _grow_until_precise(
     values = score_rows(0, start_rows)
     while True:
         n_rows = len(values)
-        error = bootstrap_standard_error(
-            lambda idx, scored=values: statistic(scored[idx]), n_rows, plan.dcr_bootstrap, rng
-        )
+        scored = values
+
+        def resampled(idx: np.ndarray, scored: np.ndarray = scored) -> float:
+            return statistic(scored[idx])
+
+        error = bootstrap_standard_error(resampled, n_rows, plan.dcr_bootstrap, rng)
         if not np.isfinite(error) or error <= plan.target_standard_error or n_rows >= max_rows:
             return values, error
         values = np.r_[values, score_rows(n_rows, min(2 * n_rows, max_rows))]

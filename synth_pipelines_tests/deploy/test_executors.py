@@ -1,12 +1,12 @@
 """SYNTH_EXECUTOR picks the executor: multiprocess by default, celery or k8s when asked, a clear error otherwise."""
 
 import sys
-import types
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from synth_pipelines.executors import CELERY_QUEUE_TAG, GPU_QUEUE, TRAINING_OP_TAGS, build_executor
+from synth_pipelines.executors import CELERY_DEFAULT_QUEUE, CELERY_QUEUE_TAG, GPU_QUEUE, build_executor
 
 
 @pytest.mark.parametrize("value", ["", "multiprocess", " Multiprocess "])
@@ -32,13 +32,25 @@ def test_celery_executor_from_the_environment(monkeypatch):
     dg.validate_run_config(probe)
 
 
-def test_k8s_is_imported_only_when_asked(monkeypatch):
+def test_k8s_executor_from_the_environment(monkeypatch):
+    """dagster-k8s's own k8s_job_executor, with SYNTH_MAX_CONCURRENT in the config its schema accepts."""
     monkeypatch.setenv("SYNTH_EXECUTOR", "k8s")
-    fake = types.ModuleType("dagster_k8s")
-    fake.k8s_job_executor = dg.multiprocess_executor  # stands in: any ExecutorDefinition
-    monkeypatch.setitem(sys.modules, "dagster_k8s", fake)
     monkeypatch.setenv("SYNTH_MAX_CONCURRENT", "4")
-    assert build_executor().name == "multiprocess"
+    executor = build_executor()
+    assert executor.name == "k8s"
+
+    @dg.op
+    def noop() -> None: ...
+
+    @dg.job(executor_def=executor)
+    def probe() -> None:
+        noop()
+
+    assert dg.validate_run_config(probe)["execution"]["k8s"]["max_concurrent"] == 4
+
+
+def test_k8s_without_dagster_k8s_is_refused_with_the_install_line(monkeypatch):
+    monkeypatch.setenv("SYNTH_EXECUTOR", "k8s")
     monkeypatch.setitem(sys.modules, "dagster_k8s", None)  # as if not installed
     with pytest.raises(ImportError, match=r"SYNTH_EXECUTOR=k8s needs dagster-k8s.*pip install"):
         build_executor()
@@ -58,5 +70,14 @@ def test_bad_settings_are_refused_by_name(monkeypatch, var, value, message):
         build_executor()
 
 
-def test_training_goes_to_the_gpu_queue():
-    assert TRAINING_OP_TAGS[CELERY_QUEUE_TAG] == GPU_QUEUE
+def test_training_and_only_training_goes_to_the_gpu_queue():
+    """The queue Celery reads off each step: trained_model's op carries the GPU queue, no other asset does."""
+    from synth_pipelines.definitions import build_defs
+    from synth_pipelines.settings import Settings
+
+    job = build_defs(Settings.in_folder(Path("/nonexistent"), Path("/nonexistent"))).resolve_job_def("synthesize")
+    queues = {
+        node.name: node.tags.get(CELERY_QUEUE_TAG) for node in job.all_node_defs if isinstance(node, dg.OpDefinition)
+    }
+    assert queues.pop("trained_model") == GPU_QUEUE
+    assert queues and all(queue in (None, CELERY_DEFAULT_QUEUE) for queue in queues.values()), queues

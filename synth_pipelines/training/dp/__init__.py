@@ -163,6 +163,7 @@ def fit_dp_model(
         release_marginals(domain, data, rho_pre if private else 1e12)
         spent_pre = zcdp_epsilon(domain.rho_spent, delta_pre)
         noise_rng = np.random.default_rng(secrets.randbits(128))
+        assert domain.rows_estimate is not None  # release_marginals sets it
         model, spent_train, delta_train, training, loss_curve = train_dp_neural(
             data, domain, spec, epsilon_train, delta / 2, device, seed, noise_rng, domain.rows_estimate, private
         )

@@ -57,7 +57,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -296,7 +296,7 @@ class BookKeepingClipper:
             return
         if layer in self._seen or inputs[0].dim() != 2:
             raise RuntimeError("book-keeping clipping needs each linear layer called once, on (rows × features)")
-        self._seen[layer] = (inputs[0].detach(), output)
+        self._seen[cast(nn.Linear, layer)] = (inputs[0].detach(), output)
 
     @contextmanager
     def recording(self):
@@ -645,7 +645,7 @@ def train_dp_neural(
     if private and record["epsilon"] > epsilon:
         raise RuntimeError(f"the accountant reports ε={record['epsilon']:.4f} over the stage's target {epsilon:.4f}")
     if spec.name == "dp_ctgan":
-        network = _GANGenerator(network[0], _spans(schema))
+        network = _GANGenerator(cast(nn.Sequential, network)[0], _spans(schema))
     model = DPNeuralModel(spec.name, schema, network, kind=spec.name)
     sample = "a real row and the fake row drawn for it, clipped jointly" if spec.name == "dp_ctgan" else "a row"
     training = {
