@@ -34,13 +34,13 @@ CHUNK = 10_000
 
 
 def _model():
-    import pandas as pd
 
     from synth_pipelines.core.request import SynthesizerSpec
+    from synth_pipelines.data.loading import read_table
     from synth_pipelines.data.profiling import detect_metadata
     from synth_pipelines.training.synthesizers import fit_model
 
-    frame = pd.read_csv(REPO / "sample_data" / "adult.csv")
+    frame = read_table(REPO / "sample_data" / "adult.csv", "csv")  # as the pipeline reads it ("?" is missing)
     return frame, fit_model(frame, detect_metadata(frame), SynthesizerSpec(name="gaussian_copula"))
 
 

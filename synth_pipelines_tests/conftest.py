@@ -15,7 +15,9 @@ ADULT = REPO_ROOT / "sample_data" / "adult.csv"
 
 @pytest.fixture(scope="session")
 def adult_small_frame() -> pd.DataFrame:
-    return pd.read_csv(ADULT, skipinitialspace=True, na_values=["?"]).head(600)
+    from synth_pipelines.data.loading import read_table
+
+    return read_table(ADULT, "csv").head(600)  # as the pipeline reads a CSV ("?" is missing)
 
 
 @pytest.fixture
@@ -64,14 +66,3 @@ def small_request(**overrides) -> dict:
 def write_request(path: Path, **overrides) -> Path:
     path.write_text(json.dumps(small_request(**overrides)))
     return path
-
-
-@pytest.fixture(autouse=True)
-def no_stale_dagster_instance():
-    """Entering a DagsterInstance sets Dagster's current defs-state storage, which holds only a weakref
-    to that instance; one left behind by an earlier test breaks every later in-process definitions
-    load ("Attempted to resolve undefined DagsterInstance weakref"). Start each test without it."""
-    from dagster._core.storage.defs_state.base import _current_storage
-
-    _current_storage.set(None)
-    yield

@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import pytest
 from dagster import DagsterInstance
@@ -76,10 +77,8 @@ def _instance(tmp_path: Path) -> DagsterInstance:
 
 
 def _event_log_text(instance: DagsterInstance) -> str:
-    from dagster._serdes import serialize_value
-
     return "\n".join(
-        serialize_value(record.event_log_entry)
+        dg.serialize_value(record.event_log_entry)
         for run in instance.get_runs()
         for record in instance.get_records_for_run(run.run_id, limit=100_000).records
     )

@@ -27,10 +27,14 @@ COMPRESSIONS_BY_FORMAT: dict[str, tuple[str, ...]] = {
 # GAN synthesizers pack `pac` rows per discriminator sample, so batches must be multiples of it.
 PAC = 10
 
+# One rule for request ids everywhere (partitions, folders, S3 keys): lowercase, at most 63 characters.
+REQUEST_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+REQUEST_ID_RULE = "1-63 characters of lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
+
 RequestId = Annotated[
     str,
     Field(
-        pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$",
+        pattern=REQUEST_ID_PATTERN,
         description="1-63 characters: lower-case letters, digits, '.', '_', '-'; starts with a letter or digit",
     ),
 ]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from synth_pipelines.core.files import atomic_write_text
+from synth_pipelines.core.request import REQUEST_ID_PATTERN, REQUEST_ID_RULE
 from synth_pipelines.publishing.config import PublishConfig
 from synth_pipelines.publishing.ipfs import make_ipfs_backend, publish_to_ipfs
 from synth_pipelines.publishing.retry import PublishError
@@ -29,7 +30,7 @@ from synth_pipelines.publishing.storage import LocalArtifactStore, S3ArtifactSto
 
 ALLOWED_TARGETS = ("local", "s3", "ipfs")
 MANIFEST_NAME = "manifest.json"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._@-]")
 
 
@@ -49,10 +50,7 @@ def _check_inputs(
     request_id: str, targets: list[str], export_path: Path, export_sha256: str, report_files: dict[str, Path]
 ) -> set[str]:
     if not _REQUEST_ID.match(request_id):
-        raise ValueError(
-            f"request_id {request_id!r}: 1-128 characters of letters, digits, '.', '_' or '-', starting with a "
-            "letter or digit"
-        )
+        raise ValueError(f"request_id {request_id!r} is not allowed; allowed: {REQUEST_ID_RULE}")
     unknown = sorted(set(targets) - set(ALLOWED_TARGETS))
     if unknown:
         raise ValueError(f"publish targets {unknown} are not known; allowed: {', '.join(ALLOWED_TARGETS)}")

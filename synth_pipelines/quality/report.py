@@ -534,7 +534,7 @@ def check_description(check: dict[str, Any], differentially_private: bool) -> st
 
 
 # threshold → (score key, True if the score must be at least the limit, False if at most)
-_THRESHOLDS = {
+THRESHOLDS = {
     "min_overall": ("overall", True),
     "min_diagnostic": ("diagnostic", True),
     "max_mia_auc": ("mia_auc", False),
@@ -548,7 +548,7 @@ def threshold_checks(scores: dict[str, Any], spec: QualitySpec) -> list[dict[str
     A threshold whose score could not be computed fails: a gate that cannot see must not open.
     """
     checks = []
-    for threshold, (score_key, is_floor) in _THRESHOLDS.items():
+    for threshold, (score_key, is_floor) in THRESHOLDS.items():
         limit = getattr(spec, threshold)
         if limit is None:
             continue
@@ -575,3 +575,13 @@ def threshold_checks(scores: dict[str, Any], spec: QualitySpec) -> list[dict[str
             message = f"{threshold} missed: {score_key} = {value:.4f} is {miss:.4f} {side} {limit}"
         checks.append({"threshold": threshold, "limit": limit, "value": value, "passed": passed, "message": message})
     return checks
+
+
+def scoring_metadata(profile_metadata: dict[str, Any], schema: Any) -> dict[str, Any]:
+    """The SDV table metadata the scores use: the profile's kinds, with the request's declared sdtypes over them."""
+    columns = {name: dict(meta) for name, meta in profile_metadata["columns"].items()}
+    if schema is not None:
+        for name, meta in schema.columns.items():
+            if name in columns and meta.get("sdtype") and meta["sdtype"] != columns[name].get("sdtype"):
+                columns[name] = {k: meta[k] for k in ("sdtype", "datetime_format") if k in meta}
+    return {**profile_metadata, "columns": columns}

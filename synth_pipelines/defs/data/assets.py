@@ -18,6 +18,7 @@ from synth_pipelines.privacy.domain import domain_from_schema
 from synth_pipelines.publishing import sha256_file
 from synth_pipelines.resources import ArtifactStoreResource, DataSourceResource, WorkAreaResource
 
+from ..failures import refused
 from ..intake.assets import request_from
 from ..partitions import requests_partitions
 
@@ -72,7 +73,7 @@ def raw_dataset(
             path = resolve_local_dataset(uri, data_source.root)
         frame = load_dataset(path, request.dataset, as_text=request.privacy is not None)
     except RequestError as exc:
-        raise dg.Failure(f"dataset refused: {exc}", metadata=exc.to_dict()) from None
+        raise refused("dataset", exc) from None
     except (RuntimeError, ValueError) as exc:  # PublishError / a malformed s3:// URI from the S3 reader
         raise dg.Failure(f"dataset.uri {uri!r} could not be fetched: {exc}") from None
     snapshot = work_area.folder(request.request_id, "data") / "raw.parquet"

@@ -6,6 +6,7 @@ from synth_pipelines.core.request import RequestError, SynthesisRequest, parse_r
 from synth_pipelines.intake.requests import check_request_context
 from synth_pipelines.resources import DataSourceResource, RequestStoreResource
 
+from ..failures import refused
 from ..partitions import requests_partitions
 
 
@@ -37,7 +38,7 @@ def synthesis_request(
             raise RequestError([("request_id", f"{request.request_id!r} does not match the partition {key!r}")])
         check_request_context(request, data_source.root)
     except RequestError as exc:
-        raise dg.Failure(f"request {key!r} refused: {exc}", metadata=exc.to_dict()) from None
+        raise refused(f"request {key!r}", exc) from None
     if config.request_json:
         store.put_accepted(request)
     payload = request.model_dump(mode="json", by_alias=True)

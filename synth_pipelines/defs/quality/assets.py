@@ -1,6 +1,6 @@
 """quality_report: the owner's private report against the real rows, the public scores, and blocking thresholds.
 
-What Dagster shows here (metadata, check descriptions, logs) is seen by every UI viewer, so
+What the UI shows here (metadata, check descriptions, logs) is seen by every UI viewer, so
 for a DP request it is built from the public, synthetic-only scores: a threshold's verdict
 and limit are shown, never the real-data score it was checked against.
 """
@@ -10,23 +10,18 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from synth_pipelines.quality import build_quality_report, check_description, publish_gate, threshold_checks
+from synth_pipelines.quality import (
+    THRESHOLDS,
+    build_quality_report,
+    check_description,
+    publish_gate,
+    scoring_metadata,
+    threshold_checks,
+)
 from synth_pipelines.resources import WorkAreaResource
 
 from ..intake.assets import request_from
 from ..partitions import requests_partitions
-
-THRESHOLDS = ("min_overall", "min_diagnostic", "max_mia_auc", "min_tstr_ratio")
-
-
-def scoring_metadata(profile_metadata: dict, schema) -> dict:
-    """The SDV table metadata the scores use: the profile's kinds, with the request's declared sdtypes over them."""
-    columns = {name: dict(meta) for name, meta in profile_metadata["columns"].items()}
-    if schema is not None:
-        for name, meta in schema.columns.items():
-            if name in columns and meta.get("sdtype") and meta["sdtype"] != columns[name].get("sdtype"):
-                columns[name] = {k: meta[k] for k in ("sdtype", "datetime_format") if k in meta}
-    return {**profile_metadata, "columns": columns}
 
 
 @dg.asset(

@@ -13,6 +13,7 @@ from synth_pipelines.privacy.ledger import charge_training, entries_markdown
 from synth_pipelines.resources import ComputeResource, PrivacyLedgerResource, WorkAreaResource
 from synth_pipelines.training.synthesizers import fit_model, save_model
 
+from ..failures import refused
 from ..intake.assets import request_from
 from ..partitions import requests_partitions
 
@@ -28,7 +29,7 @@ def reserve_budget(context: dg.AssetExecutionContext, request, resource: Privacy
             cap=resource.dataset_epsilon_cap,
         )
     except RequestError as exc:
-        raise dg.Failure(f"privacy budget refused: {exc}", metadata=exc.to_dict()) from None
+        raise refused("privacy budget", exc) from None
 
 
 @dg.asset(
