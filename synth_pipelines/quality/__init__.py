@@ -8,10 +8,12 @@ from synth_pipelines.quality.report import (
     synthetic_only_scores,
     threshold_checks,
 )
+from synth_pipelines.quality.validity import build_schema_only_report
 
 __all__ = [
     "QualityReportResult",
     "build_quality_report",
+    "build_schema_only_report",
     "check_description",
     "publish_gate",
     "synthetic_only_scores",
