@@ -66,6 +66,60 @@ def cmd_draft_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_templates(args: argparse.Namespace) -> int:
+    """List the shipped schemas a request may name with `"template": NAME`."""
+    from synth_pipelines.core.templates import describe_templates
+
+    templates = describe_templates()
+    if args.json:
+        print(json.dumps(templates, indent=2))
+        return 0
+    width = max(len(t["name"]) for t in templates)
+    for t in templates:
+        print(f"{t['name']:<{width}}  {t['columns']:>3} columns  {t['description']}")
+    return 0
+
+
+def _published_export(request_id: str, settings: Settings) -> Path:
+    """The local copy of a published export, found through its manifest; RequestError saying why not."""
+    import re
+
+    from synth_pipelines.publishing import read_manifest
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,62}", request_id):
+        raise RequestError([("request_id", f"{request_id!r} is not a request id (1-63 of a-z 0-9 . _ -)")])
+    manifest_path = settings.artifact_root / request_id / "manifest.json"
+    if not manifest_path.is_file():
+        raise RequestError(
+            [("request_id", f"no manifest for {request_id!r} under {settings.artifact_root} (SYNTH_ARTIFACT_ROOT)")]
+        )
+    export = Path(read_manifest(manifest_path)["export_uri"])
+    if not export.is_file():
+        raise RequestError([("request_id", f"the manifest of {request_id!r} names {export}, which is gone")])
+    return export
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """Print the first rows of a published export as a Markdown table (synthetic rows only)."""
+    from synth_pipelines.generation.export import head_rows, markdown_table
+
+    try:
+        export = _published_export(args.request_id, Settings.from_env())
+    except RequestError as exc:
+        return _print_refusal(exc)
+    rows = head_rows(export, args.rows)
+    print(f"{args.request_id}: the first {len(rows)} rows of {export}", file=sys.stderr)
+    print(markdown_table(rows))
+    return 0
+
+
+def _rows(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; allowed: 1..10000")
+    return value
+
+
 def _instance():
     from dagster import DagsterInstance
 
@@ -247,6 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
     draft.add_argument("dataset", help="a CSV, Parquet or JSON-lines file")
     draft.add_argument("--format", choices=["csv", "parquet", "jsonl"], help="inferred from the suffix when omitted")
     draft.set_defaults(func=cmd_draft_schema)
+    templates = sub.add_parser("templates", help="list the shipped schemas a request may name as `template`")
+    templates.add_argument("--json", action="store_true")
+    templates.set_defaults(func=cmd_templates)
+    preview = sub.add_parser("preview", help="print the first rows of a published export (a Markdown table)")
+    preview.add_argument("request_id")
+    preview.add_argument("-n", "--rows", type=_rows, default=20, help="how many rows (default 20, at most 10,000)")
+    preview.set_defaults(func=cmd_preview)
     submit = sub.add_parser(
         "submit",
         help="launch a request on a Dagster webserver over GraphQL; with --wait prints the manifest location last",

@@ -66,3 +66,19 @@ def small_request(**overrides) -> dict:
 def write_request(path: Path, **overrides) -> Path:
     path.write_text(json.dumps(small_request(**overrides)))
     return path
+
+
+def markdown_table_rows(markdown: str) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of a Markdown table such as an export's preview."""
+    lines = [line for line in markdown.splitlines() if line.startswith("|")]
+    split = [[cell.strip() for cell in line.strip("|").split(" | ")] for line in lines]
+    return split[0], split[2:]
+
+
+def same_cell(cell: str, value) -> bool:
+    """A preview cell shows this export value (missing values as empty cells)."""
+    if pd.isna(value):
+        return cell == ""
+    if isinstance(value, (int, float)):
+        return float(cell) == float(value)
+    return cell == str(value)

@@ -64,3 +64,32 @@ def test_draft_schema_prints_a_schema_a_dp_request_accepts(synth_env, tmp_path, 
         small_request(synthesizer={"name": "dp_gaussian_copula"}, privacy={"epsilon": 1.0}, schema=schema)
     )
     assert set(request.schema.columns) >= {"age", "workclass", "income"}
+
+
+def test_templates_lists_each_shipped_schema_with_its_columns(capsys):
+    from synth_pipelines.core.templates import load_template
+
+    assert main(["templates"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    listed = {line.split()[0]: line for line in lines}
+    assert {"customers", "transactions", "patients"} <= set(listed)
+    for name, line in listed.items():
+        template = load_template(name)
+        columns = len(next(iter(template["metadata"]["tables"].values()))["columns"])
+        assert f"{columns} columns" in line and template["description"] in line
+    assert main(["templates", "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert [t["name"] for t in described] == sorted(listed)
+
+
+def test_validate_accepts_a_schema_only_template_request_without_any_data(synth_env, tmp_path, capsys):
+    path = tmp_path / "request.json"
+    request = {"request_id": "gen", "synthesizer": {"name": "schema_only"}, "template": "customers"}
+    path.write_text(json.dumps({**request, "rows": 500, "requester": "a@b.org"}))
+    assert main(["validate", str(path)]) == 0
+    assert "ok: gen: 500 rows with schema_only in 1 chunks" in capsys.readouterr().out
+
+
+def test_preview_refuses_an_id_that_is_not_a_request_id(synth_env, capsys):
+    assert main(["preview", "../etc"]) == 2
+    assert "request_id" in capsys.readouterr().err

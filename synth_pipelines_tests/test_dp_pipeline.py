@@ -11,6 +11,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import pytest
 from dagster import DagsterInstance
@@ -18,7 +19,7 @@ from dagster import DagsterInstance
 from synth_pipelines.cli import run_request
 from synth_pipelines.core.request import parse_request
 from synth_pipelines.privacy.ledger import PrivacyLedger
-from synth_pipelines_tests.conftest import small_request
+from synth_pipelines_tests.conftest import markdown_table_rows, same_cell, small_request
 from synth_pipelines_tests.privacy.conftest import adult_schema_dict
 
 MARKER_TEXT = "Zebra-Quokka-7781"
@@ -36,8 +37,16 @@ def test_dp_request_publishes_its_privacy_block_and_charges_every_attempt(settin
     instance = DagsterInstance.ephemeral()
     ok, manifest_path, error = run_request(dp_request(request_id="dp-one"), settings, instance)
     assert ok, error
-    privacy = json.loads(manifest_path.read_text())["privacy"]
+    manifest = json.loads(manifest_path.read_text())
+    privacy = manifest["privacy"]
     assert 0 < privacy["epsilon_total"] <= 1.0
+    # The UI's preview is the DP export's own first 20 rows (post-processing, covered by ε)
+    event = instance.get_latest_materialization_event(dg.AssetKey("synthetic_export"))
+    header, rows = markdown_table_rows(event.asset_materialization.metadata["preview"].value)
+    first = pd.read_parquet(manifest["export_uri"]).head(20)
+    assert header == list(first.columns) and len(rows) == 20
+    for cells, (_, row) in zip(rows, first.iterrows(), strict=True):
+        assert all(same_cell(c, v) for c, v in zip(cells, row, strict=True)), (cells, list(row))
     assert abs(sum(privacy["epsilon_by_stage"].values()) - privacy["epsilon_total"]) < 1e-9
     assert {"delta", "accountant", "mechanism"} <= set(privacy)
     assert privacy["delta_was_default"] is True and privacy["delta"] == 1e-7  # the schema declares no num_rows

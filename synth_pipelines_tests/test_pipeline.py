@@ -4,26 +4,28 @@ import hashlib
 import json
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import pytest
 from dagster import DagsterInstance
 
 from synth_pipelines.cli import run_request
 from synth_pipelines.core.request import parse_request
-from synth_pipelines_tests.conftest import small_request
+from synth_pipelines_tests.conftest import markdown_table_rows, same_cell, small_request
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run(settings, **overrides):
+def run(settings, instance=None, **overrides):
     request = parse_request(small_request(**overrides))
-    return run_request(request, settings, instance=DagsterInstance.ephemeral())
+    return run_request(request, settings, instance=instance or DagsterInstance.ephemeral())
 
 
-def test_a_request_becomes_a_published_artifact(settings):
-    ok, manifest_path, error = run(settings, quality={"min_overall": 0.5})
+def test_a_request_becomes_a_published_artifact(settings, adult_small_frame):
+    instance = DagsterInstance.ephemeral()
+    ok, manifest_path, error = run(settings, instance, quality={"min_overall": 0.5})
     assert ok, error
     manifest = json.loads(manifest_path.read_text())
     export = Path(manifest["export_uri"])
@@ -45,6 +47,14 @@ def test_a_request_becomes_a_published_artifact(settings):
     assert Path(manifest["report_uri"]).is_file()
     chunks = sorted((settings.work_root / "small" / "chunks").glob("*/chunk-*.parquet"))
     assert len(chunks) == 3
+    # The UI's preview: the export's first 20 rows, synthetic, none of them a row of the input table
+    event = instance.get_latest_materialization_event(dg.AssetKey("synthetic_export"))
+    header, rows = markdown_table_rows(event.asset_materialization.metadata["preview"].value)
+    first = pd.read_parquet(export).head(20)
+    assert header == list(first.columns) and len(rows) == 20
+    for cells, (_, expected) in zip(rows, first.iterrows(), strict=True):
+        assert all(same_cell(c, v) for c, v in zip(cells, expected, strict=True)), (cells, list(expected))
+    assert first.astype(str).merge(adult_small_frame.astype(str)).empty
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(settings, tmp_path):

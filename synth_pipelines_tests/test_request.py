@@ -1,10 +1,13 @@
 """The request contract: accepted shapes, refusals that name the field, and the JSON Schema."""
 
+import copy
 import json
 
 import pytest
 
 from synth_pipelines.core.request import RequestError, parse_request, request_json_schema
+from synth_pipelines.core.templates import load_template
+from synth_pipelines.settings import REPO_ROOT
 from synth_pipelines_tests.conftest import small_request
 
 ISSUE_EXAMPLE = {
@@ -80,3 +83,66 @@ def test_json_schema_lists_the_contract():
     assert {"request_id", "dataset", "rows", "output", "privacy", "quality", "publish"} <= set(schema["properties"])
     assert schema["properties"]["rows"]["maximum"] == 1_000_000
     assert schema["additionalProperties"] is False
+
+
+ADULT_SCHEMA = json.loads((REPO_ROOT / "requests" / "schemas" / "adult.json").read_text())
+
+
+def schema_only(**fields) -> dict:
+    return {"request_id": "gen", "synthesizer": {"name": "schema_only"}, "rows": 100, "requester": "a@b.org", **fields}
+
+
+def _without_age_bound() -> dict:
+    schema = copy.deepcopy(ADULT_SCHEMA)
+    del schema["parameters"]["tables"]["data"]["columns"]["age"]["min_value"]
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({}, "schema", "give `schema`"),
+        ({"template": "customers", "dataset": {"uri": "adult_small.csv"}}, "dataset", "reads no data"),
+        ({"template": "nonesuch"}, "template", "allowed: customers, patients, transactions"),
+        ({"template": "customers", "schema": ADULT_SCHEMA}, "template", "not both"),
+        ({"template": "customers", "privacy": {"epsilon": 1.0}}, "privacy", "spends no ε"),
+        ({"template": "customers", "quality": {"min_overall": 0.5}}, "quality.min_overall", "has none"),
+        ({"template": "customers", "quality": {"target_column": "age"}}, "quality.target_column", "has none"),
+        ({"template": "customers", "quality": {"publish_plots": True}}, "quality.publish_plots", "has none"),
+        (
+            {"schema": _without_age_bound()},
+            "schema.parameters.tables.data.columns.age.min_value",
+            "of a schema_only request",
+        ),
+    ],
+)
+def test_schema_only_refusals_name_the_field(fields, field, words):
+    with pytest.raises(RequestError) as caught:
+        parse_request(schema_only(**fields))
+    problems = dict(caught.value.problems)
+    assert field in problems, problems
+    assert words in problems[field]
+
+
+def test_a_learning_synthesizer_needs_a_dataset():
+    request = small_request()
+    del request["dataset"]
+    with pytest.raises(RequestError) as caught:
+        parse_request(request)
+    assert dict(caught.value.problems)["dataset"].startswith("is required for synthesizer 'gaussian_copula'")
+
+
+def test_a_schema_only_request_from_a_real_tables_schema_or_a_template_parses():
+    written = parse_request(schema_only(schema=ADULT_SCHEMA, quality={"min_diagnostic": 0.99}))
+    assert written.dataset is None and written.schema_only and written.dataset_id is None
+    assert list(written.schema.columns) == list(ADULT_SCHEMA["metadata"]["tables"]["data"]["columns"])
+    named = parse_request(schema_only(template="patients"))
+    assert named.schema.metadata == load_template("patients")["metadata"]
+
+
+def test_a_template_request_is_kept_by_name_and_reads_back_the_same():
+    request = parse_request(schema_only(template="transactions"))
+    stored = json.loads(request.canonical_json())
+    assert stored["template"] == "transactions" and "schema" not in stored
+    again = parse_request(request.canonical_json())
+    assert again == request and again.schema == request.schema

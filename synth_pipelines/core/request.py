@@ -4,6 +4,9 @@ This module imports no orchestrator code. `SynthesisRequest` is the schema (pyda
 generated from it); `parse_request` turns bytes or text into a request or a
 `RequestError` whose lines each name the field, the value given and what is allowed.
 `check_request_context` adds the checks that need the outside world (the data root).
+
+A request learns from a real `dataset`, or, with `synthesizer.name = "schema_only"`, reads no
+data at all and generates every column from its `schema` (or the shipped `template` it names).
 """
 
 from __future__ import annotations
@@ -13,12 +16,26 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 MAX_ROWS = 1_000_000
 NON_DP_SYNTHESIZERS = ("gaussian_copula", "ctgan", "tvae", "copulagan")
 DP_SYNTHESIZERS = ("dp_gaussian_copula", "dp_ctgan", "dp_tvae")
-SYNTHESIZER_NAMES = NON_DP_SYNTHESIZERS + DP_SYNTHESIZERS
+# Generates from the request's schema alone: no dataset, no training, no ε.
+SCHEMA_ONLY = "schema_only"
+SYNTHESIZER_NAMES = NON_DP_SYNTHESIZERS + DP_SYNTHESIZERS + (SCHEMA_ONLY,)
+# Quality settings that compare with real rows: a schema_only request has none.
+REAL_DATA_QUALITY = ("min_overall", "max_mia_auc", "min_tstr_ratio", "target_column", "holdout_uri")
 # Which compressions each output format can carry.
 COMPRESSIONS_BY_FORMAT: dict[str, tuple[str, ...]] = {
     "csv": ("none", "gzip", "zstd"),
@@ -84,7 +101,8 @@ class DatasetSpec(_Strict):
 
 class SynthesizerSpec(_Strict):
     name: Literal[SYNTHESIZER_NAMES] = Field(  # type: ignore[valid-type]
-        default="gaussian_copula", description="Which generative model to fit"
+        default="gaussian_copula",
+        description="Which generative model to fit; schema_only fits none and generates from the schema alone",
     )
     epochs: int = Field(default=300, ge=1, le=10_000, description="Training epochs (neural synthesizers)")
     batch_size: int = Field(default=500, ge=10, le=100_000, description="Training batch size (neural synthesizers)")
@@ -92,6 +110,10 @@ class SynthesizerSpec(_Strict):
     @property
     def is_dp(self) -> bool:
         return self.name in DP_SYNTHESIZERS
+
+    @property
+    def is_schema_only(self) -> bool:
+        return self.name == SCHEMA_ONLY
 
     @model_validator(mode="after")
     def _gan_batch(self) -> SynthesizerSpec:
@@ -195,11 +217,22 @@ def _local_only() -> list[PublishTarget]:
     return ["local"]
 
 
+def dataset_problem(synthesizer: object, has_dataset: bool) -> tuple[str, str] | None:
+    """("dataset", why) when the dataset's presence does not fit the synthesizer, else None."""
+    if synthesizer == SCHEMA_ONLY and has_dataset:
+        return "dataset", "a schema_only request reads no data: remove dataset, or name a synthesizer that learns"
+    if synthesizer != SCHEMA_ONLY and not has_dataset:
+        return "dataset", f"is required for synthesizer {synthesizer!r}; only schema_only generates without a dataset"
+    return None
+
+
 class SynthesisRequest(_Strict):
     """One ask: rows like this dataset, made this way, published there."""
 
     request_id: RequestId
-    dataset: DatasetSpec
+    dataset: DatasetSpec | None = Field(
+        default=None, description="The real table to learn from; required unless synthesizer.name is schema_only"
+    )
     synthesizer: SynthesizerSpec = Field(default_factory=SynthesizerSpec)
     rows: int = Field(ge=1, le=MAX_ROWS, description="Rows to generate, 1..1,000,000")
     chunk_rows: int = Field(default=10_000, ge=1, le=MAX_ROWS, description="Rows per generated chunk")
@@ -209,7 +242,14 @@ class SynthesisRequest(_Strict):
     schema_: TableSchema | None = Field(
         default=None,
         alias="schema",
-        description="The table's public schema: SDV Metadata plus DayZ V1 parameters. Required for DP requests",
+        description="The table's public schema: SDV Metadata plus DayZ V1 parameters. Required for DP and "
+        "schema_only requests (or name a template)",
+    )
+    template: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        description="A shipped schema by name instead of `schema` (`synth-pipelines templates` lists them)",
     )
     quality: QualitySpec = Field(default_factory=QualitySpec)
     publish: list[PublishTarget] = Field(
@@ -244,6 +284,65 @@ class SynthesisRequest(_Strict):
         return url
 
     @model_validator(mode="after")
+    def _resolve_template(self) -> SynthesisRequest:
+        """A named template becomes the request's schema, checked by SDV's validators like a written one."""
+        if self.template is None:
+            return self
+        from synth_pipelines.core.templates import UnknownTemplate, template_schema
+
+        if self.schema_ is not None:
+            raise _refuse("template", "give either `schema` or `template`, not both")
+        try:
+            self.schema_ = TableSchema.model_validate(template_schema(self.template))
+        except UnknownTemplate as exc:
+            raise _refuse("template", str(exc)) from None
+        return self
+
+    @model_validator(mode="after")
+    def _data_matches_synthesizer(self) -> SynthesisRequest:
+        problem = dataset_problem(self.synthesizer.name, self.dataset is not None)
+        if problem:
+            raise _refuse(*problem)
+        if not self.synthesizer.is_schema_only:
+            return self
+        if self.privacy is not None:
+            raise _refuse(
+                "privacy",
+                "a schema_only request reads no real data and spends no ε: remove the privacy block",
+            )
+        if self.schema_ is None:
+            raise _refuse(
+                "schema",
+                "a schema_only request generates every column from its schema: give `schema` "
+                '({"metadata": <SDV Metadata dict>, "parameters": <DayZ V1 parameters>}) or `template` '
+                "(`synth-pipelines templates` lists them)",
+            )
+        from synth_pipelines.core.table_schema import dp_domain_problems
+
+        problems = dp_domain_problems(self.schema_, purpose="a schema_only request")
+        if problems:
+            raise _refuse(*problems[0])
+        for name in REAL_DATA_QUALITY:
+            if getattr(self.quality, name) is not None:
+                raise _refuse(
+                    f"quality.{name}",
+                    "compares with real rows and a schema_only request has none; quality.min_diagnostic gates "
+                    "its validity against the schema",
+                )
+        if self.quality.sensitive_columns or self.quality.publish_plots:
+            field = "sensitive_columns" if self.quality.sensitive_columns else "publish_plots"
+            raise _refuse(f"quality.{field}", "needs real rows and a schema_only request has none")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _template_by_name(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        """A request that names a template is stored and sent by that name, not with a copy of its schema."""
+        data = handler(self)
+        if self.template is not None:
+            data.pop("schema" if info.by_alias else "schema_", None)
+        return data
+
+    @model_validator(mode="after")
     def _privacy_matches_synthesizer(self) -> SynthesisRequest:
         if self.synthesizer.is_dp and self.privacy is None:
             raise _refuse(
@@ -274,9 +373,14 @@ class SynthesisRequest(_Strict):
         return self.schema_
 
     @property
-    def dataset_id(self) -> str:
-        """The identity the privacy ledger keys the per-dataset cap on."""
-        return self.dataset.id or self.dataset.uri
+    def dataset_id(self) -> str | None:
+        """The identity the privacy ledger keys the per-dataset cap on (None: a schema_only request has no data)."""
+        return None if self.dataset is None else self.dataset.id or self.dataset.uri
+
+    @property
+    def schema_only(self) -> bool:
+        """Generated from the schema alone: no dataset is read anywhere in the run."""
+        return self.synthesizer.is_schema_only
 
     @property
     def n_chunks(self) -> int:
@@ -334,7 +438,14 @@ def parse_request(raw: str | bytes | dict[str, Any]) -> SynthesisRequest:
     try:
         return SynthesisRequest.model_validate(raw)
     except ValidationError as exc:
-        raise RequestError([_problem(e) for e in exc.errors()]) from None
+        problems = [_problem(e) for e in exc.errors()]
+        # The model's own dataset check runs only once every field is valid: name it beside the others.
+        synthesizer = raw.get("synthesizer")
+        name = synthesizer.get("name", "gaussian_copula") if isinstance(synthesizer, dict) else "gaussian_copula"
+        missing = dataset_problem(name, raw.get("dataset") is not None)
+        if missing and all(field.split(".")[0] != "dataset" for field, _ in problems):
+            problems.append(missing)
+        raise RequestError(problems) from None
 
 
 def request_json_schema() -> dict[str, Any]:

@@ -68,8 +68,12 @@ def check_schema(metadata: dict[str, Any], parameters: dict[str, Any]) -> list[t
     return []
 
 
-def dp_domain_problems(schema: SchemaView) -> list[tuple[str, str]]:
-    """What a DP request's schema lacks: the domain of every modelled column must be declared."""
+def dp_domain_problems(schema: SchemaView, purpose: str = "a DP request") -> list[tuple[str, str]]:
+    """What the schema of `purpose` lacks: the domain of every modelled column must be declared.
+
+    A DP request (the public domain its model is fitted on) and a schema_only request (the
+    whole input) both need it.
+    """
     problems: list[tuple[str, str]] = []
     for column, meta in schema.columns.items():
         sdtype = meta.get("sdtype")
@@ -78,19 +82,19 @@ def dp_domain_problems(schema: SchemaView) -> list[tuple[str, str]]:
         if sdtype == "numerical":
             for key in ("min_value", "max_value"):
                 if key not in params:
-                    problems.append((f"{where}.{key}", f"is required for numerical column {column!r} of a DP request"))
+                    problems.append((f"{where}.{key}", f"is required for numerical column {column!r} of {purpose}"))
             if "min_value" in params and "max_value" in params and not params["min_value"] < params["max_value"]:
-                problems.append((f"{where}.max_value", "must be greater than min_value for a DP request"))
+                problems.append((f"{where}.max_value", f"must be greater than min_value for {purpose}"))
         elif sdtype == "datetime":
             for key in ("start_timestamp", "end_timestamp"):
                 if key not in params:
-                    problems.append((f"{where}.{key}", f"is required for datetime column {column!r} of a DP request"))
+                    problems.append((f"{where}.{key}", f"is required for datetime column {column!r} of {purpose}"))
         elif sdtype in ("categorical", "ordinal"):
             if not params.get("category_values"):
                 problems.append(
                     (
                         f"{where}.category_values",
-                        f"is required (a non-empty list) for column {column!r} of a DP request",
+                        f"is required (a non-empty list) for column {column!r} of {purpose}",
                     )
                 )
     return problems

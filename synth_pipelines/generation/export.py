@@ -217,3 +217,41 @@ def _write_csv(sink: HashingWriter, tables: Iterable[pa.Table], compression: str
                 zipped.write(block)
     else:
         raise ValueError(f"compression {compression!r} is not allowed for csv; allowed: none, gzip, zstd")
+
+
+PREVIEW_ROWS = 20
+
+
+def head_rows(path: Path, n: int = PREVIEW_ROWS) -> pd.DataFrame:
+    """The first `n` rows of an export (.parquet, .csv, .csv.gz, .csv.zst), reading no more of it than needed.
+
+    CSV cells come back as the text written (only an empty cell is missing), Parquet values as typed.
+    """
+    name = Path(path).name.lower()
+    if name.endswith((".parquet", ".pq")):
+        batches = pq.ParquetFile(path).iter_batches(batch_size=max(n, 1))
+        first = next(batches, None)
+        return first.to_pandas().head(n) if first is not None else pd.DataFrame()
+    compression = "zstd" if name.endswith((".zst", ".zstd")) else "infer"
+    return pd.read_csv(path, compression=compression, nrows=n, dtype=str, keep_default_na=False, na_values=[""])
+
+
+def _cell(value: object) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat(sep=" ")
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-style Markdown table of `frame`: one line per row, `|` escaped, missing values empty."""
+    header = "| " + " | ".join(_cell(c) for c in frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False, name=None)]
+    return "\n".join([header, rule, *rows])
+
+
+def preview_markdown(path: Path, n: int = PREVIEW_ROWS) -> str:
+    """The first `n` rows of an export as a Markdown table: synthetic rows only, never an input row."""
+    return markdown_table(head_rows(path, n))

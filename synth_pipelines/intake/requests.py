@@ -105,8 +105,8 @@ class LocalRequestStore:
 
 
 def check_request_context(request: SynthesisRequest, data_root: Path) -> None:
-    """Checks that need the outside world: the dataset file exists under the data root."""
-    if not is_s3_uri(request.dataset.uri):
+    """Checks that need the outside world: the dataset file exists under the data root (schema_only: none)."""
+    if request.dataset is not None and not is_s3_uri(request.dataset.uri):
         resolve_local_dataset(request.dataset.uri, data_root)
     if request.quality.holdout_uri and not is_s3_uri(request.quality.holdout_uri):
         try:

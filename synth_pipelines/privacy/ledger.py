@@ -252,7 +252,7 @@ def charge_training(
     concurrent runs cannot both pass it. Raises RequestError when the request or the cap refuses.
     """
     privacy = request.privacy
-    assert privacy is not None, "only a DP request is charged"
+    assert privacy is not None and request.dataset_id is not None, "only a DP request on a dataset is charged"
     declared_rows = request.schema.num_rows if request.schema is not None else None
     check_budget(privacy, declared_rows, max_epsilon)
     delta, _ = resolve_delta(privacy, declared_rows)

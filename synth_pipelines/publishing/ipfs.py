@@ -3,8 +3,11 @@
 Two backends behind one interface:
 - `EmbeddedIpfs` (SYNTH_IPFS_API_URL unset): builds the same UnixFS DAG Kubo would
   (unixfs.py) and keeps every block in a local content-addressed folder, so CIDs are
-  real and content can be read back by CID and checked block by block.
-- `KuboRpcIpfs`: a Kubo (or any Kubo-RPC-compatible) node over plain HTTP.
+  real and content can be read back by CID and checked block by block. No IPFS node holds
+  the blocks and nothing serves them, so its manifest record says so: no `pinned`, no
+  gateway URL, `served: false`.
+- `KuboRpcIpfs`: a Kubo (or any Kubo-RPC-compatible) node over plain HTTP; its record is
+  pinned on that node and names the gateway (SYNTH_IPFS_GATEWAY_URL).
 
 Why plain HTTP and not ipfshttpclient: ipfshttpclient 0.7's `connect()` checks the
 daemon's version and raises VersionMismatch for anything outside 0.5.0 … 0.8.0, and
@@ -41,27 +44,39 @@ ADD_PARAMS = {
 }
 
 
+EMBEDDED_NOTE = (
+    "CID computed locally (embedded content addressing, SYNTH_IPFS_API_URL unset): no IPFS node holds or serves "
+    "these bytes. Add the export to a node (the same settings give the same CID) to make it reachable"
+)
+
+
 @dataclass(frozen=True)
 class IpfsRecord:
     cid: str
-    gateway_url: str
+    gateway_url: str | None  # None when nothing serves the content
     sha256: str
     size: int
     node: str  # "embedded" or the RPC API URL
+    served: bool = True  # a node holds (and pins) the content
 
     def as_manifest(self) -> dict[str, object]:
-        return {
+        record: dict[str, object] = {
             "cid": self.cid,
-            "gateway_url": self.gateway_url,
             "sha256": self.sha256,
             "size": self.size,
             "node": self.node,
-            "pinned": True,
+            "served": self.served,
         }
+        if self.served:
+            record.update({"gateway_url": self.gateway_url, "pinned": True})
+        else:
+            record.update({"cid_computed_locally": True, "note": EMBEDDED_NOTE})
+        return record
 
 
 class IpfsBackend(Protocol):
     node: str  # "embedded" or the RPC API URL, as the manifest records it
+    serves: bool  # a node others can fetch the content from (False: content addressing on this disk only)
 
     def describe(self) -> str: ...
 
@@ -81,7 +96,12 @@ def file_cid(path: Path) -> str:
 
 
 class EmbeddedIpfs:
-    """Content addressing on the local disk: blocks/<cid> holds each block, pins/<cid> marks roots."""
+    """Content addressing on the local disk: blocks/<cid> holds each block, pins/<cid> marks the roots added.
+
+    The marks are this folder's own record; nothing is pinned on, or served by, any IPFS node.
+    """
+
+    serves = False
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -118,6 +138,8 @@ class EmbeddedIpfs:
 
 class KuboRpcIpfs:
     """A Kubo node's RPC API (`/api/v0/...`; every call a POST, as Kubo requires)."""
+
+    serves = True
 
     def __init__(self, api_url: str, retry: RetryPolicy, timeout_seconds: float = 60.0) -> None:
         self.api_url = api_url.rstrip("/")
@@ -196,4 +218,5 @@ def publish_to_ipfs(backend: IpfsBackend, path: Path, sha256: str, gateway_url: 
             f"content fetched back from {backend.describe()} by CID {cid} has sha256 {digest.hexdigest()}, "
             f"expected {sha256}"
         )
-    return IpfsRecord(cid, f"{gateway_url.rstrip('/')}/ipfs/{cid}", sha256, size, backend.node)
+    gateway = f"{gateway_url.rstrip('/')}/ipfs/{cid}" if backend.serves else None
+    return IpfsRecord(cid, gateway, sha256, size, backend.node, served=backend.serves)

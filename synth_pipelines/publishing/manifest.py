@@ -46,6 +46,8 @@ def build_manifest(
     }
     if request.privacy is None:
         manifest["synthesizer"]["train_seconds"] = training_record["train_seconds"]
+    if request.template is not None:
+        manifest["template"] = request.template
     if quality.get("publish_gate"):
         manifest["publish_gate"] = quality["publish_gate"]
     return manifest

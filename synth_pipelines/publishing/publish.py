@@ -4,8 +4,9 @@ The manifest is the only thing that says "published". Order of work:
 1. check everything that can be checked without side effects (targets, bucket setting,
    the export still hashing to `export_sha256`);
 2. remove a previous manifest, so it can never vouch for files being replaced;
-3. copy to the local artifact folder, upload to S3, add and pin on IPFS — each
-   verified (SHA-256 on disk, server-side SHA-256 checksums, CID fetched back and hashed);
+3. copy to the local artifact folder, upload to S3, add and pin on an IPFS node (or, with
+   none configured, content-address locally, recorded as served by nothing) — each verified
+   (SHA-256 on disk, server-side SHA-256 checksums, CID fetched back and hashed);
 4. put the manifest's copy in S3, then write the local manifest (temp file + rename).
 A run that fails anywhere in 2–4 leaves no manifest. Keys are derived from the request
 only (prefix/requester/request_id/file name) and stores skip identical objects, so a

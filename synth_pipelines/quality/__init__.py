@@ -10,11 +10,13 @@ from synth_pipelines.quality.report import (
     synthetic_only_scores,
     threshold_checks,
 )
+from synth_pipelines.quality.validity import build_schema_only_report
 
 __all__ = [
     "THRESHOLDS",
     "QualityReportResult",
     "build_quality_report",
+    "build_schema_only_report",
     "check_description",
     "publish_gate",
     "scoring_metadata",

@@ -30,6 +30,14 @@ class FittedModel(Protocol):
     def sample(self, num_rows: int, seed: int) -> pd.DataFrame: ...
 
 
+def sample_chunk(model: FittedModel, num_rows: int, seed: int, first_row: int) -> pd.DataFrame:
+    """One chunk's rows. A model that numbers rows across chunks (schema_only's primary keys) is told where
+    the chunk starts; every other model's rows depend on (rows, seed) alone."""
+    if getattr(model, "numbers_rows", False):
+        return model.sample(num_rows, seed, first_row=first_row)  # type: ignore[call-arg]
+    return model.sample(num_rows, seed)
+
+
 def chunk_seed(request_seed: int, chunk_index: int) -> int:
     """The seed of one chunk: a function of (request seed, chunk index) and nothing else."""
     return int(np.random.SeedSequence([request_seed, chunk_index]).generate_state(1)[0])
@@ -165,8 +173,14 @@ def fit_model(
     """Fit the synthesizer the request names on `data`.
 
     SDV models take an SDV Metadata; DP models take the request's public `schema` and
-    nothing detected from the rows.
+    nothing detected from the rows; schema_only takes the schema alone (`data` is not read).
     """
+    if spec.is_schema_only:
+        from synth_pipelines.generation.schema_only import SchemaOnlyModel
+
+        if schema is None:
+            raise ValueError("synthesizer 'schema_only' needs the request's schema")
+        return SchemaOnlyModel(schema)
     device = resolve_device(device)
     if spec.is_dp:
         from synth_pipelines.training.dp import fit_dp_model

@@ -69,6 +69,7 @@ def test_publish_to_local_s3_and_ipfs(make_config, bucket, s3_client, ipfs: Ipfs
     assert cat.content == path.read_bytes()
     assert ipfs_entry["gateway_url"] == f"{ipfs.gateway_url}/ipfs/{ipfs_entry['cid']}"
     assert requests.get(ipfs_entry["gateway_url"], timeout=10).content == path.read_bytes()
+    assert ipfs_entry["pinned"] is True and ipfs_entry["served"] is True  # a node holds it
 
     # local
     assert Path(manifest["locations"]["local"]).read_bytes() == path.read_bytes()
@@ -90,7 +91,7 @@ def test_rerun_uploads_nothing_twice(make_config, bucket, s3_client, ipfs: IpfsN
     assert {o["Key"]: o["LastModified"] for o in again if o["Key"] in data_keys} == data_keys
 
 
-def test_embedded_ipfs_by_default_gives_the_real_cid(make_config, export) -> None:
+def test_embedded_ipfs_by_default_gives_the_real_cid_and_says_nothing_serves_it(make_config, export) -> None:
     path, sha, reports = export
     config = make_config()  # no SYNTH_IPFS_API_URL: embedded content addressing
     _, manifest = publish_artifact("req-emb", ["ipfs"], path, sha, reports, {}, config)
@@ -98,6 +99,11 @@ def test_embedded_ipfs_by_default_gives_the_real_cid(make_config, export) -> Non
     assert entry["cid"] == aleph(path.read_bytes())
     assert entry["node"] == "embedded"
     assert (config.ipfs_embedded_root / "pins" / entry["cid"]).exists()
+    # No node holds these blocks: the record claims no pin and gives no gateway URL that cannot resolve
+    assert "pinned" not in entry and "gateway_url" not in entry
+    assert entry["served"] is False and entry["cid_computed_locally"] is True
+    assert "computed locally" in entry["note"] and "no IPFS node holds or serves" in entry["note"]
+    assert config.ipfs_gateway_url not in json.dumps(manifest)
 
 
 def test_s3_down_twice_then_up_publishes(make_config, bucket, s3_endpoint, export, sleeps) -> None:

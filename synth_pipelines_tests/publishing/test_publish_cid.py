@@ -67,6 +67,16 @@ def test_embedded_store_detects_a_corrupt_block(tmp_path: Path) -> None:
         b"".join(store.cat(cid))
 
 
+def test_embedded_publish_records_a_local_cid_with_no_gateway(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(os.urandom(CHUNK_SIZE + 7))
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    record = publish_to_ipfs(EmbeddedIpfs(tmp_path / "ipfs"), path, sha, "https://gw.example")
+    assert record.cid == aleph(path.read_bytes()) and record.gateway_url is None and not record.served
+    entry = record.as_manifest()
+    assert "pinned" not in entry and "gateway_url" not in entry and "gw.example" not in str(entry)
+
+
 @pytest.mark.integration
 def test_node_cid_equals_embedded_and_aleph_for_multichunk_file(ipfs: IpfsNode, tmp_path: Path) -> None:
     path = tmp_path / "export.parquet"
@@ -91,6 +101,7 @@ def test_publish_to_ipfs_verifies_by_fetching_back(ipfs: IpfsNode, tmp_path: Pat
     assert record.cid == aleph(path.read_bytes())
     assert record.gateway_url == f"https://gw.example/ipfs/{record.cid}"
     assert record.node == ipfs.api_url
+    assert record.as_manifest()["pinned"] is True and record.served
     # a wrong expected hash must be caught by the fetch-back, not trusted
     with pytest.raises(Exception, match="fetched back .* has sha256"):
         publish_to_ipfs(KuboRpcIpfs(ipfs.api_url, RetryPolicy(())), path, "0" * 64, "https://gw.example")

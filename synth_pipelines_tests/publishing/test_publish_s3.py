@@ -99,7 +99,7 @@ def test_open_dataset_uri_downloads_once_and_refreshes_on_change(make_config, bu
     assert open_dataset_uri(f"s3://{bucket}/data/adult.csv", config).read_bytes() == b"a,b\n3,4\n"
     with pytest.raises(PublishError, match="no such object"):
         open_dataset_uri(f"s3://{bucket}/data/missing.csv", config)
-    with pytest.raises(ValueError, match="expected s3://bucket/key"):
+    with pytest.raises(ValueError, match="is not allowed; allowed: s3://bucket/key"):
         open_dataset_uri("s3://only-bucket", config)
 
 

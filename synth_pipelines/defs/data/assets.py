@@ -34,8 +34,12 @@ def write_snapshot(frame: pd.DataFrame, path) -> None:
         frame.assign(**mixed).to_parquet(path, index=False)
 
 
+# raw_dataset and validated_dataset of a schema_only request: no file anywhere.
+NO_DATASET: dict = {"path": None, "source": None, "format": None, "dataset_id": None, "fingerprint": None}
+
+
 def schema_profile(request: SynthesisRequest) -> dict:
-    """A DP request's profile: the declared schema's kinds, nothing read from the rows."""
+    """A DP or schema_only request's profile: the declared schema's kinds, nothing read from rows."""
     schema = request.schema
     assert schema is not None  # the request contract refuses a DP request without one
     columns = [
@@ -63,6 +67,8 @@ def raw_dataset(
 ) -> dg.Output[dict]:
     """A snapshot of the input table in the private work area (a Parquet file), and its fingerprint."""
     request = request_from(synthesis_request)
+    if request.dataset is None:  # schema_only: there is no table, and nothing is read or written
+        return dg.Output(NO_DATASET, metadata={"source": "none: a schema_only request reads no data"})
     uri = request.dataset.uri
     try:
         if is_s3_uri(uri):
@@ -103,7 +109,8 @@ def raw_dataset(
 def dataset_profile(synthesis_request: dict, raw_dataset: dict) -> dg.Output[dict]:
     """Column kinds and counts; for a DP request the declared schema's kinds alone."""
     request = request_from(synthesis_request)
-    if request.privacy is not None:
+    declared = request.privacy is not None or request.schema_only
+    if declared:
         payload = schema_profile(request)
     else:
         payload = profile_dataset(pd.read_parquet(raw_dataset["path"])).to_dict()
@@ -125,7 +132,7 @@ def dataset_profile(synthesis_request: dict, raw_dataset: dict) -> dg.Output[dic
             columns=[dg.TableColumn(c["name"], c["dtype"], description=c["sdtype"]) for c in profile.columns]
         ),
         "pii_columns": ", ".join(profile.pii_columns) or "none",
-        "kinds_from": "the request's schema (DP: nothing read from rows)" if request.privacy else "the data",
+        "kinds_from": "the request's schema (nothing read from rows)" if declared else "the data",
     }
     if profile.rows is not None:
         metadata["dagster/row_count"] = profile.rows
@@ -154,6 +161,15 @@ def validated_dataset(
 ):
     """Data that passed its suite, split into training rows and a holdout the model never sees."""
     request = request_from(synthesis_request)
+    if request.schema_only:
+        payload = {"train_path": None, "holdout_path": None, "dataset_id": None, "dataset_fingerprint": None}
+        yield dg.Output(payload, metadata={"holdout": "none: a schema_only request has no rows"})
+        yield dg.AssetCheckResult(
+            check_name="expectation_suite",
+            passed=True,
+            description="schema_only: no data to validate; the schema passed SDV's validators when the request did",
+        )
+        return
     frame = pd.read_parquet(raw_dataset["path"])
     private = request.privacy is not None
     if private:

@@ -25,10 +25,11 @@ from synth_pipelines.generation.export import (
     chunk_plan,
     export_chunks,
     group_chunks,
+    preview_markdown,
     write_chunk,
 )
 from synth_pipelines.resources import ComputeResource, WorkAreaResource
-from synth_pipelines.training.synthesizers import FittedModel, chunk_seed, load_model
+from synth_pipelines.training.synthesizers import FittedModel, chunk_seed, load_model, sample_chunk
 
 from ..intake.assets import request_from
 from ..partitions import requests_partitions
@@ -95,6 +96,7 @@ def plan_chunks(
                         "index": i,
                         "rows": sizes[i],
                         "seed": chunk_seed(request.seed, i),
+                        "first_row": i * request.chunk_rows,
                         "path": str(chunk_path(folder, i)),
                     }
                     for i in group
@@ -110,7 +112,7 @@ def plan_chunks(
 
 def make_chunk(chunk: dict, model_path: str, kinds: dict, copula_sampling: str = "table") -> dict:
     """Sample one chunk and write it; the same chunk spec always writes the same rows."""
-    frame = model_at(model_path, copula_sampling).sample(chunk["rows"], chunk["seed"])
+    frame = sample_chunk(model_at(model_path, copula_sampling), chunk["rows"], chunk["seed"], chunk.get("first_row", 0))
     write_chunk(frame, kinds, Path(chunk["path"]))
     return {"index": chunk["index"], "rows": len(frame), "path": chunk["path"], "seed": chunk["seed"]}
 
@@ -161,7 +163,7 @@ def peak_rss_bytes() -> int:
 
 @dg.asset(partitions_def=requests_partitions, group_name="synthesis", kinds={"parquet", "csv"})
 def synthetic_export(synthesis_request: dict, synthetic_chunks: dict, work_area: WorkAreaResource) -> dg.Output[dict]:
-    """One CSV or Parquet file streamed from the chunks, with its SHA-256 and row count."""
+    """One CSV or Parquet file streamed from the chunks, with its SHA-256, row count and first synthetic rows."""
     import psutil
 
     rss_before = psutil.Process().memory_info().rss
@@ -188,6 +190,8 @@ def synthetic_export(synthesis_request: dict, synthetic_chunks: dict, work_area:
         "dagster/row_count": result.rows,
         "format": f"{fmt}/{compression}",
         "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in result.schema]),
+        # Rows of the export itself: synthetic (for a DP request post-processing, covered by ε), never an input row.
+        "preview": dg.MetadataValue.md(preview_markdown(result.path)),
     }
     if request.privacy is None:  # in one process the peak includes training, which grows with the real rows
         metadata.update({"rss_before_bytes": rss_before, "peak_rss_bytes": peak_rss_bytes()})

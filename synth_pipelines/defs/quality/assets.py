@@ -13,6 +13,7 @@ import pandas as pd
 from synth_pipelines.quality import (
     THRESHOLDS,
     build_quality_report,
+    build_schema_only_report,
     check_description,
     publish_gate,
     scoring_metadata,
@@ -45,19 +46,23 @@ def quality_report(
     request = request_from(synthesis_request)
     private = request.privacy is not None
     schema = getattr(request, "schema", None)
-    train = pd.read_parquet(validated_dataset["train_path"])
-    holdout = pd.read_parquet(validated_dataset["holdout_path"])
-    result = build_quality_report(
-        train,
-        holdout if len(holdout) else None,
-        Path(synthetic_export["path"]),
-        scoring_metadata(dataset_profile["metadata"], schema),
-        request.quality,
-        work_area.folder(request.request_id, "quality"),
-        seed=request.seed,
-        differentially_private=private,
-        schema=schema,
-    )
+    out_dir = work_area.folder(request.request_id, "quality")
+    if request.schema_only:  # no real rows: validity against the schema
+        result = build_schema_only_report(Path(synthetic_export["path"]), schema, request.quality, out_dir)
+    else:
+        train = pd.read_parquet(validated_dataset["train_path"])
+        holdout = pd.read_parquet(validated_dataset["holdout_path"])
+        result = build_quality_report(
+            train,
+            holdout if len(holdout) else None,
+            Path(synthetic_export["path"]),
+            scoring_metadata(dataset_profile["metadata"], schema),
+            request.quality,
+            out_dir,
+            seed=request.seed,
+            differentially_private=private,
+            schema=schema,
+        )
     checks = {c["threshold"]: c for c in threshold_checks(result.scores, request.quality)}
     metadata = {
         "summary": dg.MetadataValue.md(result.markdown),
@@ -67,6 +72,8 @@ def quality_report(
         metadata["synthetic_rows"] = result.public_scores.get("synthetic_rows")
         if result.public_scores.get("domain_share_overall") is not None:
             metadata["domain_share_overall"] = result.public_scores["domain_share_overall"]
+    elif request.schema_only:
+        metadata["diagnostic"] = result.scores.get("diagnostic")
     else:
         metadata["overall"] = result.scores.get("overall")
     yield dg.Output(

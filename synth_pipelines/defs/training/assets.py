@@ -53,7 +53,8 @@ def trained_model(
     """The fitted synthesizer (stored in the private work area) and its training record."""
     request = request_from(synthesis_request)
     device, _ = compute.resolve()
-    train = pd.read_parquet(validated_dataset["train_path"])
+    # A schema_only request has no rows: its model is the schema.
+    train = pd.DataFrame() if request.schema_only else pd.read_parquet(validated_dataset["train_path"])
     private = request.privacy is not None
     ledger_entries = reserve_budget(context, request, privacy_ledger) if private else None
     if request.schema is not None and not private:
@@ -64,8 +65,8 @@ def trained_model(
     model = fit_model(
         train, metadata, request.synthesizer, request.privacy, device=device, seed=request.seed, schema=request.schema
     )
-    # A DP model's output types are the schema's; any other follows the training data's dtypes.
-    kinds = model.schema.column_kinds() if private else column_types(train)
+    # A DP or schema_only model's output types are the schema's; any other follows the training data's dtypes.
+    kinds = model.schema.column_kinds() if private or request.schema_only else column_types(train)
     del train
     path = work_area.folder(request.request_id, "model") / "model.pkl"
     save_model(model, path)

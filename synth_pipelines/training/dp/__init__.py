@@ -63,7 +63,9 @@ def generated_values(column: GeneratedColumn, num_rows: int, rng: np.random.Gene
         return pd.Series([f"{v:016x}" for v in rng.integers(0, 2**63, size=num_rows)], dtype=object)
     from faker import Faker
 
-    fake = Faker()
+    # Uniform over Faker's word lists: its frequency weighting recomputes cumulative weights on
+    # every call (about 400 µs an e-mail address against 50 µs), and the names stay realistic.
+    fake = Faker(use_weighting=False)
     fake.seed_instance(int(rng.integers(0, 2**31)))
     provider = getattr(fake, column.sdtype, None)
     if callable(provider):
