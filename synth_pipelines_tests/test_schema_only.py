@@ -21,10 +21,10 @@ from synth_pipelines.cli import main, run_request
 from synth_pipelines.core.request import QualitySpec, parse_request
 from synth_pipelines.core.table_schema import check_schema
 from synth_pipelines.core.templates import load_template, template_names
-from synth_pipelines.generation.schema_only import SchemaOnlyModel
 from synth_pipelines.quality.report import threshold_checks
 from synth_pipelines.quality.validity import MISSING_TOLERANCE, schema_validity
 from synth_pipelines.settings import REPO_ROOT, Settings
+from synth_pipelines.training.schema_only import SchemaOnlyModel
 from synth_pipelines_tests.conftest import markdown_table_rows, same_cell
 
 ADULT_SCHEMA = REPO_ROOT / "requests" / "schemas" / "adult.json"

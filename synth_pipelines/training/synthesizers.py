@@ -176,7 +176,7 @@ def fit_model(
     nothing detected from the rows; schema_only takes the schema alone (`data` is not read).
     """
     if spec.is_schema_only:
-        from synth_pipelines.generation.schema_only import SchemaOnlyModel
+        from synth_pipelines.training.schema_only import SchemaOnlyModel
 
         if schema is None:
             raise ValueError("synthesizer 'schema_only' needs the request's schema")
