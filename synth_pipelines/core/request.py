@@ -201,8 +201,8 @@ class SynthesisRequest(_Strict):
         description="The table's public schema: SDV Metadata plus DayZ V1 parameters. Required for DP requests",
     )
     quality: QualitySpec = Field(default_factory=QualitySpec)
-    publish: list[Literal["local", "s3", "ipfs"]] = Field(
-        default_factory=lambda: ["local"], min_length=1, description="Where to publish: local | s3 | ipfs"
+    publish: list[Literal["local", "s3", "ipfs", "arweave"]] = Field(
+        default_factory=lambda: ["local"], min_length=1, description="Where to publish: local | s3 | ipfs | arweave"
     )
     requester: str = Field(min_length=1, max_length=200, description="Who asked (an e-mail or a user name)")
     schedule: str | None = Field(
