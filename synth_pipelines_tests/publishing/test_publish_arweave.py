@@ -34,7 +34,8 @@ from synth_pipelines.publishing.arweave_tx import (
 from synth_pipelines.resources import build_resources
 from synth_pipelines.settings import Settings
 from synth_pipelines.training.synthesizers import fit_model
-from synth_pipelines_tests.servers import ARLOCAL_DIR, HERE, ArlocalNode, flaky_tcp_proxy
+from synth_pipelines_tests import servers
+from synth_pipelines_tests.servers import ARLOCAL_DIR, HERE, ArlocalNode, arlocal_node, flaky_tcp_proxy
 
 pytestmark = pytest.mark.integration
 
@@ -300,3 +301,10 @@ def test_arweave_settings_from_env_reach_the_resource(tmp_path: Path):
     assert gateway.arweave_gateway == "https://arweave.net"
     with pytest.raises(ValueError, match="SYNTH_ARWEAVE_CONFIRMATIONS='-1'"):
         Settings.from_env({**env, "SYNTH_ARWEAVE_CONFIRMATIONS": "-1"})
+
+
+def test_a_missing_arlocal_install_fails_with_the_remedy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(servers, "ARLOCAL_DIR", tmp_path / "arlocal")
+    with pytest.raises(RuntimeError, match=r"arlocal is not installed under .*run scripts/install_test_servers.sh"):
+        with arlocal_node():
+            pass
