@@ -273,19 +273,29 @@ class ArweavePublisher:
         kind = content_type(path)
         tags = {"Content-Type": kind, "App-Name": APP_NAME, "Request-Id": request_id, "SHA-256": sha256}
         earlier = self._earlier_upload(tags)
-        uploaded = earlier is None
         if earlier is not None:
             tx_id, confirmation = earlier
-        else:
-            tx_id = self._upload(path, tags)
-            confirmation = self.node.wait_confirmed(
-                tx_id,
-                self.config.arweave_confirmations,
-                self.config.arweave_confirm_timeout_seconds,
-                self.config.arweave_poll_seconds,
-            )
+            try:
+                size = self.node.verify(tx_id, sha256)
+            except PublishError as error:
+                log.warning("earlier upload %s of %s cannot be used (%s): uploading again", tx_id, path.name, error)
+            else:
+                log.info("%s on Arweave as %s (earlier upload reused)", path.name, tx_id)
+                return self._record(tx_id, sha256, size, kind, confirmation, uploaded=False)
+        tx_id = self._upload(path, tags)
+        confirmation = self.node.wait_confirmed(
+            tx_id,
+            self.config.arweave_confirmations,
+            self.config.arweave_confirm_timeout_seconds,
+            self.config.arweave_poll_seconds,
+        )
         size = self.node.verify(tx_id, sha256)
-        log.info("%s on Arweave as %s (%s)", path.name, tx_id, "uploaded" if uploaded else "earlier upload reused")
+        log.info("%s on Arweave as %s (uploaded, %d confirmation(s))", path.name, tx_id, confirmation.confirmations)
+        return self._record(tx_id, sha256, size, kind, confirmation, uploaded=True)
+
+    def _record(
+        self, tx_id: str, sha256: str, size: int, kind: str, confirmation: Confirmation, uploaded: bool
+    ) -> ArweaveRecord:
         url = f"{self.node.gateway_url}/{tx_id}"
         return ArweaveRecord(tx_id, url, sha256, size, self.node.url, kind, confirmation, uploaded)
 
