@@ -14,5 +14,5 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}"
 fi
 
-# A real IPFS node (js-ipfs from npm) for the publishing tests.
+# A real IPFS node (js-ipfs) and a real Arweave test node (arlocal), both from npm, for the publishing tests.
 bash "$(dirname "$0")/install_test_servers.sh"

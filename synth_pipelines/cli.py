@@ -188,11 +188,18 @@ def run_request(request: SynthesisRequest, settings: Settings, instance=None, wo
     if result.success and manifest.is_file():
         return True, manifest, None
     errors = [
-        f"{event.step_key}: {event.event_specific_data.error.message.strip()}"
+        f"{event.step_key}: {_step_error(event.event_specific_data.error)}"
         for event in events
         if event.is_step_failure and event.event_specific_data and event.event_specific_data.error
     ]
     return False, None, "; ".join(errors) or "the run did not publish a manifest"
+
+
+def _step_error(error) -> str:
+    """What the step raised: Dagster wraps an exception from the step's code in an error that names only the op."""
+    if error.cls_name == "DagsterExecutionStepExecutionError" and error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def cmd_run(args: argparse.Namespace) -> int:

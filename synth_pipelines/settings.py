@@ -19,7 +19,7 @@ Only the wiring reads it: `definitions.py` turns a `Settings` into typed resourc
 | SYNTH_COPULA_SAMPLING | table | gaussian_copula sampling: table (tabulated inverse CDFs) or exact (SDV's) |
 | SYNTH_INTAKE_BATCH | 100 | requests the intake sensor validates per tick |
 | SYNTH_RETENTION_DAYS | 30 | artifacts older than this are removed (unless their manifest says keep) |
-| SYNTH_S3_*, SYNTH_IPFS_*, SYNTH_PUBLISH_* | | publishing (publishing/config.py) |
+| SYNTH_S3_*, SYNTH_IPFS_*, SYNTH_ARWEAVE_*, SYNTH_PUBLISH_* | | publishing (publishing/config.py) |
 | SYNTH_EXECUTOR, SYNTH_MAX_CONCURRENT, SYNTH_CELERY_* | | the executor (executors.py) |
 """
 

@@ -1,11 +1,14 @@
-"""Real servers on loopback for integration tests: S3 (moto), an IPFS node, a flaky proxy, a webhook sink.
+"""Real servers on loopback for integration tests: S3 (moto), IPFS and Arweave nodes, a flaky proxy, a webhook sink.
 
 Plain context managers, no pytest, so any test module (or a script) can use them; the
 fixtures in synth_pipelines_tests/publishing/conftest.py wrap them. Everything binds to
 127.0.0.1 on a free port and is stopped on exit.
 
 The IPFS node is js-ipfs 0.66 (installed by scripts/install_test_servers.sh): a real
-IPFS implementation serving the Kubo RPC API and gateway on loopback.
+IPFS implementation serving the Kubo RPC API and gateway on loopback. The Arweave node is
+arlocal 1.1.66 (same script): it verifies each transaction's signature and data root as a
+node does, and mines only when asked, so `arlocal_node()` runs a thread that mines a block
+every `mine_every` seconds (the publisher itself never asks a node to mine).
 """
 
 from __future__ import annotations
@@ -236,3 +239,87 @@ def webhook_server(statuses: list[int]) -> Iterator[WebhookSink]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+HERE = Path(__file__).resolve().parent
+ARLOCAL_DIR = TEST_SERVERS_DIR / "arlocal"
+
+
+def _arlocal_command(port: int) -> tuple[list[str], dict[str, str]]:
+    module = ARLOCAL_DIR / "node_modules" / "arlocal"
+    node = shutil.which("node")
+    if node is None or not (module / "bin" / "index.js").is_file():
+        raise RuntimeError(f"arlocal is not installed under {ARLOCAL_DIR} (node: {node}): {INSTALL_HINT}")
+    return [node, str(HERE / "arlocal_loopback.cjs"), str(port), "127.0.0.1"], {"ARLOCAL_MODULE": str(module)}
+
+
+@dataclass
+class ArlocalNode:
+    """A running arlocal: its URL, and the test-only calls (mint, mine) a real network has no use for."""
+
+    url: str
+    mining: threading.Event = field(default_factory=threading.Event)
+
+    def mint(self, address: str, winston: int) -> None:
+        requests.get(f"{self.url}/mint/{address}/{winston}", timeout=30).raise_for_status()
+
+    def mine(self, blocks: int = 1) -> None:
+        requests.get(f"{self.url}/mine/{blocks}", timeout=30).raise_for_status()
+
+    @contextmanager
+    def paused_mining(self) -> Iterator[None]:
+        """No blocks are mined inside: posted transactions stay pending."""
+        self.mining.clear()
+        try:
+            yield
+        finally:
+            self.mining.set()
+
+
+def _mine_while(node: ArlocalNode, stop: threading.Event, every: float) -> None:
+    while not stop.wait(every):
+        if node.mining.is_set():
+            try:
+                node.mine()
+            except requests.RequestException:
+                pass  # the node is stopping, or busy: the next tick mines
+
+
+@contextmanager
+def arlocal_node(mine_every: float = 0.25) -> Iterator[ArlocalNode]:
+    """arlocal on a free 127.0.0.1 port, its logs off and its database in a temporary folder.
+
+    A thread mines a block every `mine_every` seconds, so a posted transaction is confirmed
+    within a fraction of a second (and gains one confirmation per tick).
+    """
+    port = free_port()
+    command, env = _arlocal_command(port)
+    with tempfile.TemporaryDirectory(prefix="synth-arlocal-") as tmp:
+        log_path = Path(tmp) / "arlocal.out"
+        with log_path.open("wb") as log:
+            # cwd: arlocal writes ./logs and ./db into its working folder.
+            process = subprocess.Popen(
+                command, cwd=tmp, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+            )
+        url = f"http://127.0.0.1:{port}"
+        stop = threading.Event()
+        node = ArlocalNode(url)
+        miner = threading.Thread(target=_mine_while, args=(node, stop, mine_every), daemon=True)
+        try:
+            try:
+                _wait_for(lambda: requests.get(f"{url}/info", timeout=2).ok, "arlocal", 60, process)
+            except (RuntimeError, TimeoutError) as error:
+                raise RuntimeError(f"{error}; arlocal output:\n{log_path.read_text()[-3000:]}") from None
+            node.mining.set()
+            miner.start()
+            yield node
+        finally:
+            stop.set()
+            if miner.is_alive():
+                miner.join(timeout=10)
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -1,4 +1,4 @@
-"""A request published to a real S3 server and a real IPFS node, through the whole graph."""
+"""A request published to real S3, IPFS and Arweave (arlocal) servers on loopback, through the whole graph."""
 
 import hashlib
 import json
@@ -12,9 +12,10 @@ from dagster import DagsterInstance
 from synth_pipelines.cli import run_request
 from synth_pipelines.core.request import parse_request
 from synth_pipelines.publishing import PublishConfig, file_cid
+from synth_pipelines.publishing.arweave_tx import generate_wallet, save_wallet
 from synth_pipelines.resources import S3Resource
 from synth_pipelines_tests.conftest import small_request
-from synth_pipelines_tests.servers import ipfs_node, moto_s3_server
+from synth_pipelines_tests.servers import arlocal_node, ipfs_node, moto_s3_server
 
 pytestmark = pytest.mark.integration
 
@@ -55,3 +56,40 @@ def test_publish_to_s3_and_ipfs_end_to_end(settings):
         manifest_key = s3_location["manifest_uri"].removeprefix(f"s3://{bucket}/")
         copy = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
         assert copy["sha256"] == manifest["sha256"] and copy["locations"]["ipfs"]["cid"] == cid
+
+
+def test_publish_to_arweave_end_to_end(settings, tmp_path):
+    wallet = generate_wallet()
+    wallet_path = tmp_path / "wallet.json"
+    save_wallet(wallet, wallet_path)
+    with arlocal_node() as node:
+        node.mint(wallet.address, 10**15)
+        publish = PublishConfig(
+            artifact_root=settings.artifact_root,
+            arweave_url=node.url,
+            arweave_wallet=wallet_path,
+            arweave_confirmations=1,
+            arweave_confirm_timeout_seconds=120,
+            arweave_poll_seconds=0.2,
+        )
+        request = parse_request(small_request(request_id="permanent", publish=["local", "arweave"]))
+        ok, manifest_path, error = run_request(request, replace(settings, publish=publish), DagsterInstance.ephemeral())
+        assert ok, error
+        manifest = json.loads(manifest_path.read_text())
+        assert manifest["targets"] == ["arweave", "local"]
+        arweave = manifest["locations"]["arweave"]
+        assert arweave["confirmed"] is True and arweave["url"] == f"{node.url}/{arweave['tx_id']}"
+        # The data fetched back by transaction id is the export the manifest describes.
+        fetched = requests.get(f"{node.url}/{arweave['tx_id']}", timeout=60).content
+        assert hashlib.sha256(fetched).hexdigest() == manifest["sha256"] == arweave["sha256"]
+        assert fetched == open(manifest["export_uri"], "rb").read()
+        status = requests.get(f"{node.url}/tx/{arweave['tx_id']}/status", timeout=30).json()
+        assert status["number_of_confirmations"] >= 1 and status["block_indep_hash"] == arweave["block_hash"]
+
+
+def test_arweave_target_without_a_node_fails_naming_the_setting(settings):
+    request = parse_request(small_request(request_id="nowhere", publish=["local", "arweave"]))
+    ok, manifest_path, error = run_request(request, settings, DagsterInstance.ephemeral())
+    assert not ok and manifest_path is None
+    assert "published_artifact" in error and "SYNTH_ARWEAVE_URL" in error
+    assert not (settings.artifact_root / "nowhere" / "manifest.json").exists()

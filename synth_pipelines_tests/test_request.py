@@ -48,7 +48,7 @@ def refusal(**overrides) -> RequestError:
         ({"output": {"format": "csv", "compression": "snappy"}}, "output.compression", "allowed: none, gzip, zstd"),
         ({"chunk_rows": 0}, "chunk_rows", "greater than or equal to 1"),
         ({"seed": -1}, "seed", "greater than or equal to 0"),
-        ({"publish": ["ftp"]}, "publish.0", "'local', 's3' or 'ipfs'"),
+        ({"publish": ["ftp"]}, "publish.0", "'local', 's3', 'ipfs' or 'arweave'"),
         ({"publish": ["local", "local"]}, "publish", "unique"),
         ({"request_id": "../evil"}, "request_id", "should match pattern"),
         ({"colour": "blue"}, "colour", "unknown field"),

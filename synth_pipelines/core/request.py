@@ -210,7 +210,7 @@ class QualitySpec(_Strict):
     )
 
 
-PublishTarget = Literal["local", "s3", "ipfs"]
+PublishTarget = Literal["local", "s3", "ipfs", "arweave"]
 
 
 def _local_only() -> list[PublishTarget]:
@@ -253,7 +253,7 @@ class SynthesisRequest(_Strict):
     )
     quality: QualitySpec = Field(default_factory=QualitySpec)
     publish: list[PublishTarget] = Field(
-        default_factory=_local_only, min_length=1, description="Where to publish: local | s3 | ipfs"
+        default_factory=_local_only, min_length=1, description="Where to publish: local | s3 | ipfs | arweave"
     )
     requester: str = Field(min_length=1, max_length=200, description="Who asked (an e-mail or a user name)")
     schedule: str | None = Field(

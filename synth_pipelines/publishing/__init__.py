@@ -1,8 +1,9 @@
-"""Publishing: copy the export and its reports to the artifact stores (local, S3, IPFS), then write the manifest last.
+"""Publishing: copy the export and its reports to the artifact stores (local, S3, IPFS, Arweave), then the manifest.
 
 Plain Python with no orchestrator import; synth_pipelines.resources wraps these classes.
 """
 
+from synth_pipelines.publishing.arweave import ArweaveNode, ArweavePublisher, ArweaveRecord
 from synth_pipelines.publishing.config import PublishConfig
 from synth_pipelines.publishing.ipfs import EmbeddedIpfs, IpfsRecord, KuboRpcIpfs, file_cid, make_ipfs_backend
 from synth_pipelines.publishing.notifications import Notification, NotificationStore, post_webhook
@@ -21,6 +22,9 @@ from synth_pipelines.publishing.storage import (
 __all__ = [
     "ALLOWED_TARGETS",
     "ArtifactStore",
+    "ArweaveNode",
+    "ArweavePublisher",
+    "ArweaveRecord",
     "EmbeddedIpfs",
     "IntegrityError",
     "IpfsRecord",

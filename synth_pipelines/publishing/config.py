@@ -11,6 +11,12 @@
 | SYNTH_PRESIGN_SECONDS | lifetime of presigned download URLs (1 … 604800) | 3600 |
 | SYNTH_IPFS_API_URL | Kubo RPC API, e.g. http://127.0.0.1:5001 | unset: embedded content addressing |
 | SYNTH_IPFS_GATEWAY_URL | gateway written into manifests | https://ipfs.io |
+| SYNTH_ARWEAVE_URL | Arweave node HTTP API, e.g. http://127.0.0.1:1984 | unset: the "arweave" target is refused |
+| SYNTH_ARWEAVE_WALLET | path of the wallet's JWK file (the key stays in it) | unset: the "arweave" target is refused |
+| SYNTH_ARWEAVE_GATEWAY_URL | gateway for manifest links, the fetch-back check and GraphQL | SYNTH_ARWEAVE_URL |
+| SYNTH_ARWEAVE_CONFIRMATIONS | blocks on top of the one holding the upload before it counts as confirmed | 1 |
+| SYNTH_ARWEAVE_CONFIRM_TIMEOUT_SECONDS | ceiling on the wait for those confirmations | 1800 |
+| SYNTH_ARWEAVE_POLL_SECONDS | time between two status polls while waiting | 10 |
 | SYNTH_PUBLISH_RETRY_DELAYS | seconds between attempts, e.g. "5,10,20" | 5,10,20 |
 | SYNTH_PUBLISH_TIMEOUT_SECONDS | connect/read timeout of one request | 60 |
 
@@ -26,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synth_pipelines.core.env import env_number, env_text
+from synth_pipelines.core.env import env_int, env_number, env_text
 from synth_pipelines.publishing.retry import DEFAULT_DELAYS, RetryPolicy, parse_delays
 
 MIB = 1 << 20
@@ -48,6 +54,12 @@ class PublishConfig:
     presign_seconds: int = 3600
     ipfs_api_url: str | None = None
     ipfs_gateway_url: str = "https://ipfs.io"
+    arweave_url: str | None = None
+    arweave_wallet: Path | None = None
+    arweave_gateway_url: str | None = None  # None: the node itself
+    arweave_confirmations: int = 1
+    arweave_confirm_timeout_seconds: float = 1800.0
+    arweave_poll_seconds: float = 10.0
     retry_delays: tuple[float, ...] = DEFAULT_DELAYS
     timeout_seconds: float = 60.0
     # Tests pass a recorder to see which delays were slept; production sleeps.
@@ -60,6 +72,13 @@ class PublishConfig:
             raise ValueError(f"part_size_bytes={self.part_size_bytes}: S3 needs at least {S3_MIN_PART_BYTES} (5 MiB)")
         if not 1 <= self.presign_seconds <= S3_MAX_PRESIGN_SECONDS:
             raise ValueError(f"presign_seconds={self.presign_seconds}: must be between 1 and {S3_MAX_PRESIGN_SECONDS}")
+        if self.arweave_confirmations < 0:
+            raise ValueError(f"arweave_confirmations={self.arweave_confirmations}: must be 0 or more")
+        if self.arweave_confirm_timeout_seconds <= 0 or self.arweave_poll_seconds <= 0:
+            raise ValueError(
+                f"arweave_confirm_timeout_seconds={self.arweave_confirm_timeout_seconds}, "
+                f"arweave_poll_seconds={self.arweave_poll_seconds}: both must be more than 0"
+            )
 
     @classmethod
     def from_env(cls, artifact_root: Path, env: Mapping[str, str] | None = None) -> PublishConfig:
@@ -82,6 +101,12 @@ class PublishConfig:
             presign_seconds=int(number("SYNTH_PRESIGN_SECONDS", 3600, 1, S3_MAX_PRESIGN_SECONDS)),
             ipfs_api_url=text("SYNTH_IPFS_API_URL"),
             ipfs_gateway_url=(text("SYNTH_IPFS_GATEWAY_URL") or "https://ipfs.io").rstrip("/"),
+            arweave_url=(text("SYNTH_ARWEAVE_URL") or "").rstrip("/") or None,
+            arweave_wallet=Path(wallet).expanduser() if (wallet := text("SYNTH_ARWEAVE_WALLET")) else None,
+            arweave_gateway_url=(text("SYNTH_ARWEAVE_GATEWAY_URL") or "").rstrip("/") or None,
+            arweave_confirmations=env_int("SYNTH_ARWEAVE_CONFIRMATIONS", 1, 0, env),
+            arweave_confirm_timeout_seconds=number("SYNTH_ARWEAVE_CONFIRM_TIMEOUT_SECONDS", 1800, 1, 7 * 86400),
+            arweave_poll_seconds=number("SYNTH_ARWEAVE_POLL_SECONDS", 10, 0.01, 3600),
             retry_delays=parse_delays(delays) if delays is not None else DEFAULT_DELAYS,
             timeout_seconds=number("SYNTH_PUBLISH_TIMEOUT_SECONDS", 60, 1, 3600),
         )
@@ -89,6 +114,11 @@ class PublishConfig:
     @property
     def retry(self) -> RetryPolicy:
         return RetryPolicy(self.retry_delays, self.sleep)
+
+    @property
+    def arweave_gateway(self) -> str:
+        """Where manifests link to and uploads are fetched back from: the gateway, else the node."""
+        return (self.arweave_gateway_url or self.arweave_url or "").rstrip("/")
 
     @property
     def ipfs_embedded_root(self) -> Path:

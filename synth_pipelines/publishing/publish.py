@@ -5,12 +5,19 @@ The manifest is the only thing that says "published". Order of work:
    the export still hashing to `export_sha256`);
 2. remove a previous manifest, so it can never vouch for files being replaced;
 3. copy to the local artifact folder, upload to S3, add and pin on an IPFS node (or, with
-   none configured, content-address locally, recorded as served by nothing) — each verified
-   (SHA-256 on disk, server-side SHA-256 checksums, CID fetched back and hashed);
+   none configured, content-address locally, recorded as served by nothing), post the export to
+   Arweave — each verified (SHA-256 on disk, server-side SHA-256 checksums, CID fetched back and
+   hashed, Arweave transaction confirmed by the node, fetched back by id and hashed);
 4. put the manifest's copy in S3, then write the local manifest (temp file + rename).
 A run that fails anywhere in 2–4 leaves no manifest. Keys are derived from the request
 only (prefix/requester/request_id/file name) and stores skip identical objects, so a
-re-run writes the same keys and the same CID and uploads nothing twice.
+re-run writes the same keys and the same CID and uploads nothing twice; on Arweave it finds
+its earlier confirmed transaction (same wallet, request id and SHA-256) and reuses it.
+
+Arweave holds the export only. The manifest itself is not posted there: it names the
+requester, paths on this server and presigned S3 links, and an Arweave transaction is public
+and permanent. The export's transaction carries the request id and SHA-256 as tags, which
+tie it to this manifest.
 """
 
 from __future__ import annotations
@@ -24,12 +31,13 @@ from typing import Any
 
 from synth_pipelines.core.files import atomic_write_text
 from synth_pipelines.core.request import REQUEST_ID_PATTERN, REQUEST_ID_RULE
+from synth_pipelines.publishing.arweave import ArweavePublisher
 from synth_pipelines.publishing.config import PublishConfig
 from synth_pipelines.publishing.ipfs import make_ipfs_backend, publish_to_ipfs
 from synth_pipelines.publishing.retry import PublishError
 from synth_pipelines.publishing.storage import LocalArtifactStore, S3ArtifactStore, sha256_file
 
-ALLOWED_TARGETS = ("local", "s3", "ipfs")
+ALLOWED_TARGETS = ("local", "s3", "ipfs", "arweave")
 MANIFEST_NAME = "manifest.json"
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._@-]")
@@ -79,7 +87,7 @@ def publish_artifact(
 ) -> tuple[Path, dict[str, Any]]:
     """Publish the export and report files to the local folder and every target; write the manifest last.
 
-    `targets` are any of "local", "s3", "ipfs"; the local folder
+    `targets` are any of "local", "s3", "ipfs", "arweave"; the local folder
     (`<artifact_root>/<request_id>/`) always receives the files and the manifest.
     Returns the manifest's path and its content: `manifest` plus every location.
     Raises PublishError (naming the endpoint, bucket or file) when any step fails.
@@ -91,6 +99,7 @@ def publish_artifact(
     wanted = _check_inputs(request_id, targets, export_path, export_sha256, report_files)
     s3 = S3ArtifactStore(config) if "s3" in wanted else None
     ipfs = make_ipfs_backend(config) if "ipfs" in wanted else None
+    arweave = ArweavePublisher(config) if "arweave" in wanted else None  # node URL and wallet checked here
 
     local = LocalArtifactStore(config.artifact_root)
     manifest_path = config.artifact_root / request_id / MANIFEST_NAME
@@ -116,6 +125,7 @@ def publish_artifact(
     ipfs_record = None
     if ipfs is not None:
         ipfs_record = publish_to_ipfs(ipfs, export_path, export_sha256, config.ipfs_gateway_url)
+    arweave_record = arweave.publish(export_path, export_sha256, request_id) if arweave is not None else None
 
     export_local = locations["export"]["local"]
     export_locations: dict[str, Any] = {"local": export_local}
@@ -128,6 +138,8 @@ def publish_artifact(
         }
     if ipfs_record is not None:
         export_locations["ipfs"] = ipfs_record.as_manifest()
+    if arweave_record is not None:
+        export_locations["arweave"] = arweave_record.as_manifest()
     reports = {name: entry for name, entry in locations.items() if name != "export"}
     content = {
         **manifest,

@@ -150,7 +150,10 @@ class WorkAreaIOManager(dg.ConfigurableIOManager):
 
 
 class ArtifactStoreResource(dg.ConfigurableResource):
-    """Where published artifacts and manifests go: the local store, S3, IPFS, and how long they are kept."""
+    """Where published artifacts and manifests go: the local store, S3, IPFS, Arweave, and how long they are kept.
+
+    `arweave_wallet` is the path of the wallet's JWK file: the key is the secret and stays in that file.
+    """
 
     root: str
     s3: S3Resource
@@ -161,6 +164,12 @@ class ArtifactStoreResource(dg.ConfigurableResource):
     presign_seconds: int = 3600
     ipfs_api_url: str = ""
     ipfs_gateway_url: str = "https://ipfs.io"
+    arweave_url: str = ""
+    arweave_wallet: str = ""
+    arweave_gateway_url: str = ""
+    arweave_confirmations: int = 1
+    arweave_confirm_timeout_seconds: float = 1800
+    arweave_poll_seconds: float = 10
     retry_delays: str = ",".join(f"{d:g}" for d in DEFAULT_DELAYS)
     retention_days: float = 30.0
     _config: PublishConfig | None = PrivateAttr(default=None)
@@ -179,6 +188,12 @@ class ArtifactStoreResource(dg.ConfigurableResource):
                 presign_seconds=self.presign_seconds,
                 ipfs_api_url=self.ipfs_api_url or None,
                 ipfs_gateway_url=self.ipfs_gateway_url,
+                arweave_url=self.arweave_url or None,
+                arweave_wallet=Path(self.arweave_wallet) if self.arweave_wallet else None,
+                arweave_gateway_url=self.arweave_gateway_url or None,
+                arweave_confirmations=self.arweave_confirmations,
+                arweave_confirm_timeout_seconds=self.arweave_confirm_timeout_seconds,
+                arweave_poll_seconds=self.arweave_poll_seconds,
                 retry_delays=parse_delays(self.retry_delays),
                 timeout_seconds=self.s3.timeout_seconds,
                 s3_client=self.s3.get_client() if self.s3_bucket else None,
@@ -255,6 +270,12 @@ def build_resources(settings: Settings, s3: S3Resource | None = None) -> dict[st
             presign_seconds=publish.presign_seconds,
             ipfs_api_url=publish.ipfs_api_url or "",
             ipfs_gateway_url=publish.ipfs_gateway_url,
+            arweave_url=publish.arweave_url or "",
+            arweave_wallet=str(publish.arweave_wallet or ""),
+            arweave_gateway_url=publish.arweave_gateway_url or "",
+            arweave_confirmations=publish.arweave_confirmations,
+            arweave_confirm_timeout_seconds=publish.arweave_confirm_timeout_seconds,
+            arweave_poll_seconds=publish.arweave_poll_seconds,
             retry_delays=",".join(f"{d:g}" for d in publish.retry_delays),
             retention_days=settings.retention_days,
         ),

@@ -1,4 +1,4 @@
-"""Fixtures for publishing tests: a moto S3 server and a js-ipfs node, both real and on loopback."""
+"""Fixtures for publishing tests: a moto S3 server, a js-ipfs node and an arlocal node, all real and on loopback."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import boto3
 import pytest
 
 from synth_pipelines.publishing import PublishConfig
-from synth_pipelines_tests.servers import IpfsNode, ipfs_node, moto_s3_server
+from synth_pipelines.publishing.arweave_tx import generate_wallet, save_wallet
+from synth_pipelines_tests.servers import ArlocalNode, IpfsNode, arlocal_node, ipfs_node, moto_s3_server
 
 FAST_DELAYS = (0.05, 0.1, 0.2)
 
@@ -38,6 +39,22 @@ def s3_endpoint() -> Iterator[str]:
 def ipfs() -> Iterator[IpfsNode]:
     with ipfs_node() as node:
         yield node
+
+
+@pytest.fixture(scope="session")
+def arlocal() -> Iterator[ArlocalNode]:
+    with arlocal_node() as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
+def funded_wallet(arlocal: ArlocalNode, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4096-bit wallet's JWK file (0600), minted 10^15 winston on the session's arlocal."""
+    wallet = generate_wallet()
+    path = tmp_path_factory.mktemp("arweave") / "wallet.json"
+    save_wallet(wallet, path)
+    arlocal.mint(wallet.address, 10**15)
+    return path
 
 
 @pytest.fixture
