@@ -77,10 +77,10 @@ def _sampling(model) -> dict:
 
 
 def _write(frame, model) -> dict:
-    from synth_pipelines.generation.export import column_types, write_chunk
+    from synth_pipelines.generation.export import kinds_of, write_chunk
 
     rows = model.sample(CHUNK, 1)
-    kinds = column_types(frame)
+    kinds = kinds_of(frame)
     with tempfile.TemporaryDirectory() as folder:
         seconds = _seconds(lambda: write_chunk(rows, kinds, Path(folder) / "chunk.parquet"))
     return {"parquet_write_seconds_per_chunk": round(seconds, 4)}

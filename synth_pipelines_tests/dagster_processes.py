@@ -31,14 +31,23 @@ def make_dagster_home(path: Path, instance_yaml: Path = REPO_ROOT / "deploy" / "
     return path
 
 
+# Waits end on the event they wait for; the ceiling only stops a test that would never end. It is
+# generous (CEILING_SCALE times what an idle 2-core machine needs) because a loaded shared machine
+# can be many times slower: CI once took 48 min for a 16-min suite, and a 420 s wait was missed.
+CEILING_SCALE = 4
+
+
 def wait_for(predicate, timeout: float, what: str, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
+    """Poll until `predicate()` is truthy; print how long it took (durations are reported, not budgeted)."""
+    started = time.monotonic()
+    deadline = started + timeout * CEILING_SCALE
     while time.monotonic() < deadline:
         value = predicate()
         if value:
+            print(f"waited {time.monotonic() - started:.1f}s for {what}")
             return value
         time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+    raise TimeoutError(f"timed out after {timeout * CEILING_SCALE:.0f}s waiting for {what}")
 
 
 @contextlib.contextmanager

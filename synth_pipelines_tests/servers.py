@@ -39,7 +39,9 @@ INSTALL_HINT = "run scripts/install_test_servers.sh (SYNTH_TEST_SERVERS_DIR move
 def _wait_for(check: Callable[[], bool], what: str, timeout: float, process: subprocess.Popen | None = None) -> None:
     # Unlike dagster_processes.wait_for: polls fast, tolerates connection errors while a
     # server boots, and stops early with the reason when the server process died.
-    deadline = time.monotonic() + timeout
+    from synth_pipelines_tests.dagster_processes import CEILING_SCALE
+
+    deadline = time.monotonic() + timeout * CEILING_SCALE
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from synth_pipelines.generation.export import SUFFIX, chunk_plan, column_types, export_chunks, write_chunk
+from synth_pipelines.generation.export import SUFFIX, chunk_plan, export_chunks, kinds_of, write_chunk
 from synth_pipelines.training.synthesizers import chunk_seed
 
 
@@ -103,4 +103,4 @@ def test_gzip_csv_is_reproducible_bytes(tmp_path):
 
 def test_column_types_of_training_data():
     frame = pd.DataFrame({"i": [1], "f": [1.5], "b": [True], "t": [pd.Timestamp("2024-01-01")], "s": ["x"]})
-    assert column_types(frame) == {"i": "int", "f": "float", "b": "bool", "t": "datetime", "s": "string"}
+    assert kinds_of(frame) == {"i": "int", "f": "float", "b": "bool", "t": "datetime", "s": "string"}

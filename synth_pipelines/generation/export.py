@@ -65,7 +65,7 @@ def chunk_path(folder: Path, index: int) -> Path:
     return folder / f"chunk-{index:05d}.parquet"
 
 
-def column_types(frame: pd.DataFrame) -> dict[str, str]:
+def kinds_of(frame: pd.DataFrame) -> dict[str, str]:
     """The logical type of each column of the training data, which every chunk is coerced to."""
     kinds = {}
     for name, dtype in frame.dtypes.items():

@@ -94,8 +94,8 @@ class PrivateSchema:
         """Width of each column's slot in the neural models' encoding (1 numeric, one-hot otherwise)."""
         return [1 if isinstance(c, NumericColumn) else len(c.probs) for c in self.columns]
 
-    def column_kinds(self) -> dict[str, str]:
-        """The export's logical type of every output column (export.column_types' vocabulary)."""
+    def kinds(self) -> dict[str, str]:
+        """The export's logical type of every output column (the vocabulary of export.kinds_of)."""
         kinds: dict[str, str] = {}
         by_name = {c.name: c for c in self.columns}
         for name in self.output_order or self.order:

@@ -21,7 +21,7 @@ import requests
 
 from synth_pipelines.core.request import SynthesizerSpec
 from synth_pipelines.data.profiling import detect_metadata
-from synth_pipelines.generation.export import column_types, export_chunks, write_chunk
+from synth_pipelines.generation.export import export_chunks, kinds_of, write_chunk
 from synth_pipelines.publishing import ArweaveNode, ArweavePublisher, PublishConfig, PublishError, publish_artifact
 from synth_pipelines.publishing.arweave_tx import (
     MAX_CHUNK_SIZE,
@@ -46,7 +46,7 @@ TWO_MIB = 2 * 1024 * 1024
 def export_file(adult_small_frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A synthetic CSV export of a little over 2 MiB, written by the pipeline's own export code."""
     model = fit_model(adult_small_frame, detect_metadata(adult_small_frame), SynthesizerSpec(name="gaussian_copula"))
-    kinds = column_types(adult_small_frame)
+    kinds = kinds_of(adult_small_frame)
     folder = tmp_path_factory.mktemp("arweave-export")
     chunks = []
     for index in range(2):

@@ -14,7 +14,7 @@ from synth_pipelines.core.request import parse_request
 from synth_pipelines.graphql_client import run_status, submit
 from synth_pipelines.settings import REPO_ROOT
 from synth_pipelines_tests.conftest import small_request
-from synth_pipelines_tests.dagster_processes import free_port, wait_for
+from synth_pipelines_tests.dagster_processes import CEILING_SCALE, free_port, wait_for
 from synth_pipelines_tests.test_dagster_dev import NINE_ASSETS
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def cli(service, *args: str, timeout: float = 400) -> subprocess.CompletedProces
         env=service.env,
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=timeout * CEILING_SCALE,
     )
 
 
@@ -44,7 +44,7 @@ def test_submit_wait_runs_on_postgres_and_a_second_submit_is_refused(service, tm
     request = tmp_path / "svc-small.json"
     request.write_text(json.dumps(small_request(request_id="svc-small")))
     started = time.monotonic()
-    done = cli(service, "submit", str(request), "--url", service.url, "--wait", "--timeout", "360")
+    done = cli(service, "submit", str(request), "--url", service.url, "--wait", "--timeout", str(360 * CEILING_SCALE))
     took = time.monotonic() - started
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{service.log_tail()}"
     manifest_path = Path(done.stdout.strip().splitlines()[-1])
@@ -102,7 +102,17 @@ def test_a_failed_run_reports_its_step_error_and_may_be_submitted_again(service,
     request = tmp_path / "svc-missing.json"
     # The dataset is not on the server: the contract is fine, the run's first step refuses it.
     request.write_text(json.dumps(small_request(request_id="svc-missing", dataset={"uri": "missing.csv"})))
-    done = cli(service, "submit", str(request), "--url", service.url, "--wait", "--skip-data-check", "--timeout", "240")
+    done = cli(
+        service,
+        "submit",
+        str(request),
+        "--url",
+        service.url,
+        "--wait",
+        "--skip-data-check",
+        "--timeout",
+        str(240 * CEILING_SCALE),
+    )
     assert done.returncode == 1, f"{done.stdout}\n{done.stderr}"
     assert "FAILURE" in done.stderr and "synthesis_request" in done.stderr and "missing.csv" in done.stderr
     # Locally the same file is refused before anything is sent.

@@ -103,7 +103,7 @@ def plan_chunks(
                 ],
                 "total_chunks": len(sizes),
                 "model_path": trained_model["model_path"],
-                "kinds": trained_model["column_types"],
+                "kinds": trained_model["kinds"],
                 "copula_sampling": compute.copula_sampling,
             },
             mapping_key=f"chunks_{group[0]:05d}_{group[-1]:05d}",
@@ -145,7 +145,7 @@ def collect_chunks(context: dg.OpExecutionContext, groups: list[list[dict]], tra
     ordered = sorted((c for group in groups for c in group), key=lambda c: c["index"])
     rows = sum(c["rows"] for c in ordered)
     context.add_output_metadata({"chunks": len(ordered), "dagster/row_count": rows})
-    return {"chunks": ordered, "rows": rows, "column_types": trained_model["column_types"]}
+    return {"chunks": ordered, "rows": rows, "kinds": trained_model["kinds"]}
 
 
 @dg.graph_asset(partitions_def=requests_partitions, group_name="synthesis", kinds={"parquet"})
@@ -171,7 +171,7 @@ def synthetic_export(synthesis_request: dict, synthetic_chunks: dict, work_area:
     chunk_files = [Path(c["path"]) for c in synthetic_chunks["chunks"]]
     fmt, compression = request.output.format, request.output.compression
     out = work_area.folder(request.request_id, "export") / f"{request.request_id}{SUFFIX[(fmt, compression)]}"
-    result = export_chunks(chunk_files, synthetic_chunks["column_types"], out, fmt, compression)
+    result = export_chunks(chunk_files, synthetic_chunks["kinds"], out, fmt, compression)
     if result.rows != request.rows:
         raise dg.Failure(f"export has {result.rows:,} rows but {request.rows:,} were asked for")
     payload = {

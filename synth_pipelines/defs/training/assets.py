@@ -8,7 +8,7 @@ import pandas as pd
 from synth_pipelines.core.request import RequestError
 from synth_pipelines.data.profiling import metadata_from_dict
 from synth_pipelines.executors import TRAINING_OP_TAGS
-from synth_pipelines.generation.export import column_types
+from synth_pipelines.generation.export import kinds_of
 from synth_pipelines.privacy.ledger import charge_training, entries_markdown
 from synth_pipelines.resources import ComputeResource, PrivacyLedgerResource, WorkAreaResource
 from synth_pipelines.training.synthesizers import fit_model, save_model
@@ -66,7 +66,7 @@ def trained_model(
         train, metadata, request.synthesizer, request.privacy, device=device, seed=request.seed, schema=request.schema
     )
     # A DP or schema_only model's output types are the schema's; any other follows the training data's dtypes.
-    kinds = model.schema.column_kinds() if private or request.schema_only else column_types(train)
+    kinds = model.schema.kinds() if private or request.schema_only else kinds_of(train)
     del train
     path = work_area.folder(request.request_id, "model") / "model.pkl"
     save_model(model, path)
@@ -92,5 +92,5 @@ def trained_model(
         metadata_out["privacy"] = dg.MetadataValue.json(record["privacy"])
         metadata_out["epsilon_total"] = record["privacy"]["epsilon_total"]
         metadata_out["privacy_ledger"] = dg.MetadataValue.md(entries_markdown(ledger_entries or []))
-    output = {"model_path": str(path), "training_record": record, "column_types": kinds}
+    output = {"model_path": str(path), "training_record": record, "kinds": kinds}
     return dg.Output(output, metadata=metadata_out)
