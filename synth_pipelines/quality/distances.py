@@ -184,6 +184,53 @@ def random_baseline_rows(real: pd.DataFrame, n_rows: int, seed: int) -> pd.DataF
     return pd.DataFrame(columns)
 
 
+# Candidate (synthetic row, real row) pairs checked at once by `copied_rows`: its memory bound.
+_PAIR_BLOCK = 1_000_000
+
+
+def _category_patterns(synthetic: pd.DataFrame, real: pd.DataFrame, categorical: list[str]) -> tuple[np.ndarray, ...]:
+    """One integer per row for its tuple of categorical values, shared by both frames; -1: a tuple no real row has."""
+    n_real = len(real)
+    keys = np.zeros(n_real + len(synthetic), dtype="int64")
+    unseen = np.zeros(len(synthetic), dtype=bool)
+    for name in categorical:
+        column = real[name].astype(object)
+        index = pd.Index(pd.unique(column.where(column.notna(), "\x00<NA>")))
+        codes = np.r_[_codes(real[name], index), _codes(synthetic[name], index)]
+        unseen |= codes[n_real:] < 0
+        # Re-factorised after every column, so the key stays below rows x categories (no overflow).
+        keys = pd.factorize(keys * (len(index) + 1) + (codes + 1))[0].astype("int64")
+    real_keys, synthetic_keys = keys[:n_real], keys[n_real:]
+    present = np.zeros(int(keys.max(initial=0)) + 1, dtype=bool)
+    present[real_keys] = True
+    synthetic_keys = np.where(unseen | ~present[synthetic_keys], -1, synthetic_keys)
+    return synthetic_keys, real_keys
+
+
+def _windows(
+    a: np.ndarray, b: np.ndarray, syn_keys: np.ndarray, real_keys: np.ndarray, tolerance: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Real rows sorted by (pattern, b), and per synthetic row the [start, end) of those whose b may match a.
+
+    The window [a - |tol a|, a + |tol a|] is widened by a hair so float rounding cannot drop a
+    match; every candidate is checked exactly afterwards. A missing a matches missing b only.
+    """
+    values = np.unique(b[~np.isnan(b)])
+    slots = len(values) + 1  # the last slot per pattern holds the missing values
+    rank = np.where(np.isnan(b), len(values), np.searchsorted(values, b))
+    composite = real_keys * slots + rank
+    order = np.argsort(composite, kind="stable")
+    composite = composite[order]
+    width = np.abs(tolerance * a) * (1 + 1e-9) + 1e-300
+    low = np.where(np.isnan(a), len(values), np.searchsorted(values, a - width, side="left"))
+    high = np.where(np.isnan(a), len(values), np.searchsorted(values, a + width, side="right") - 1)
+    base = np.maximum(syn_keys, 0) * slots
+    start = np.searchsorted(composite, base + low, side="left")
+    end = np.searchsorted(composite, base + high, side="right")
+    end = np.where((syn_keys < 0) | (high < low), start, np.maximum(end, start))
+    return order, start, end
+
+
 def copied_rows(
     synthetic: pd.DataFrame, real: pd.DataFrame, metadata: dict[str, Any], tolerance: float = 0.01
 ) -> np.ndarray:
@@ -191,34 +238,31 @@ def copied_rows(
 
     A match: every categorical/boolean value equal (missing matches missing) and every
     numerical/datetime value within `tolerance` x |synthetic value| of the real one.
-    Candidate pairs come from a hash join on the categorical columns, so the work grows with
-    the number of rows that share all categories, not with rows x real rows.
+    Candidates are the real rows with the same categorical values whose value of one numeric
+    column (the one that admits the fewest) lies in the tolerance window, found by binary
+    search in a sorted copy; they are checked `_PAIR_BLOCK` pairs at a time. Memory is linear
+    in the rows whatever the categories' cardinality; work grows with the candidates, not
+    with rows x real rows.
     """
     numeric, categorical = statistical_columns(metadata, [synthetic, real])
-    syn = pd.DataFrame({"_row": np.arange(len(synthetic))})
-    ref = pd.DataFrame(index=np.arange(len(real)))
-    for name in categorical:
-        syn[name] = synthetic[name].astype(object).where(synthetic[name].notna(), "\x00<NA>").to_numpy()
-        ref[name] = real[name].astype(object).where(real[name].notna(), "\x00<NA>").to_numpy()
-    for name in numeric:
-        sdtype = metadata["columns"][name]["sdtype"]
-        syn[name + "\x00n"] = _as_float(synthetic[name], sdtype)
-        ref[name + "\x00n"] = _as_float(real[name], sdtype)
+    syn_keys, real_keys = _category_patterns(synthetic, real, categorical)
+    if not numeric:
+        return syn_keys >= 0
+    syn_values = [_as_float(synthetic[name], metadata["columns"][name]["sdtype"]) for name in numeric]
+    real_values = [_as_float(real[name], metadata["columns"][name]["sdtype"]) for name in numeric]
+    windows = [_windows(a, b, syn_keys, real_keys, tolerance) for a, b in zip(syn_values, real_values, strict=True)]
+    order, start, end = min(windows, key=lambda w: int((w[2] - w[1]).sum()))
+    del windows
+    counts = end - start
+    offsets = np.r_[0, np.cumsum(counts)]
     matched = np.zeros(len(synthetic), dtype=bool)
-    # Without categorical columns every pair is a candidate: keep each chunk's cross join small.
-    chunk = 50_000 if categorical else max(1, _BLOCK_CELLS // max(len(real), 1))
-    for start in range(0, len(syn), chunk):
-        part = syn.iloc[start : start + chunk]
-        pairs = (
-            part.merge(ref, on=categorical, suffixes=("", "\x00r"))
-            if categorical
-            else part.merge(ref, how="cross", suffixes=("", "\x00r"))
-        )
-        keep = np.ones(len(pairs), dtype=bool)
-        for name in numeric:
-            a = pairs[name + "\x00n"].to_numpy()
-            b = pairs[name + "\x00n\x00r"].to_numpy()
-            close = np.abs(b - a) <= np.abs(tolerance * a)
-            keep &= np.where(np.isnan(a), np.isnan(b), close)
-        matched[pairs["_row"].to_numpy()[keep]] = True
+    for first in range(0, int(offsets[-1]), _PAIR_BLOCK):
+        flat = np.arange(first, min(first + _PAIR_BLOCK, int(offsets[-1])))
+        rows = np.searchsorted(offsets, flat, side="right") - 1
+        refs = order[start[rows] + (flat - offsets[rows])]
+        keep = np.ones(len(flat), dtype=bool)
+        for a_all, b_all in zip(syn_values, real_values, strict=True):
+            a, b = a_all[rows], b_all[refs]
+            keep &= np.where(np.isnan(a), np.isnan(b), np.abs(b - a) <= np.abs(tolerance * a))
+        matched[rows[keep]] = True
     return matched
