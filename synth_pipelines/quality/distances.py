@@ -22,8 +22,10 @@ import pandas as pd
 
 NUMERIC_SDTYPES = ("numerical", "datetime")
 CATEGORICAL_SDTYPES = ("categorical", "boolean")
-# Rows x reference rows per block (float32): bounds the memory of one block to tens of MB.
+# Synthetic x reference patterns per block of mismatch counts (one byte each): a few MB.
 _BLOCK_CELLS = 2_000_000
+# Candidate (synthetic row, real row) pairs checked at once: the memory bound of the pair work.
+_PAIR_BLOCK = 1_000_000
 
 
 def _as_float(column: pd.Series, sdtype: str) -> np.ndarray:
@@ -34,18 +36,6 @@ def _as_float(column: pd.Series, sdtype: str) -> np.ndarray:
         values[as_time.isna().to_numpy()] = np.nan
         return values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64")
-
-
-@dataclass
-class EncodedReference:
-    """Reference rows encoded once, so many synthetic blocks can be scored against them."""
-
-    numeric: list[np.ndarray]
-    numeric_nan: list[np.ndarray | None]
-    inverse_ranges: list[float]
-    onehot: np.ndarray  # rows x categories, float32; NaN is a category of its own
-    categories: list[pd.Index]
-    n_columns: int
 
 
 def statistical_columns(metadata: dict[str, Any], frames: list[pd.DataFrame]) -> tuple[list[str], list[str]]:
@@ -70,95 +60,193 @@ def _codes(column: pd.Series, categories: pd.Index) -> np.ndarray:
     return codes
 
 
-def encode_reference(reference: pd.DataFrame, metadata: dict[str, Any], numeric: list[str], categorical: list[str]):
+@dataclass
+class EncodedReference:
+    """Reference rows encoded once, so many synthetic blocks can be scored against them.
+
+    Rows with the same categorical values form a pattern; the categorical part of a distance is
+    computed once per (synthetic pattern, reference pattern), not per pair of rows.
+    """
+
+    numeric: list[np.ndarray]  # per column, float32, pre-scaled by 1/range (as is when the range is 0)
+    numeric_nan: list[np.ndarray | None]
+    inverse_ranges: list[float]
+    categories: list[pd.Index]
+    n_columns: int
+    pattern_codes: list[np.ndarray]  # per categorical column, the code of each reference pattern
+    order: np.ndarray  # reference rows grouped by pattern: pattern q is order[offsets[q]:offsets[q + 1]]
+    offsets: np.ndarray
+
+
+def _code_dtype(levels: int) -> np.dtype:
+    # Compact codes keep a block of comparisons in cache; `levels` itself is the code of an unseen value.
+    return np.dtype("uint8") if levels < 255 else np.dtype("uint16") if levels < 65_535 else np.dtype("int64")
+
+
+def _patterns(codes: list[np.ndarray], n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pattern id of each row (rows with equal codes in every column share one) and each pattern's first row."""
+    keys = np.zeros(n_rows, dtype="int64")
+    for column in codes:
+        # Re-factorised after every column, so the key stays below rows x levels (no overflow).
+        keys = pd.factorize(keys * (int(column.max(initial=0)) + 1) + column)[0].astype("int64")
+    first = np.unique(keys, return_index=True)[1] if n_rows else np.zeros(0, dtype="int64")
+    return keys, first
+
+
+def _grouped(keys: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(keys, kind="stable")
+    return order, np.r_[0, np.cumsum(np.bincount(keys, minlength=n_groups))]
+
+
+def _scaled(column: pd.Series, sdtype: str, inverse: float) -> np.ndarray:
+    values = _as_float(column, sdtype)
+    return (values * inverse if inverse else values).astype("float32")
+
+
+def encode_reference(
+    reference: pd.DataFrame, metadata: dict[str, Any], numeric: list[str], categorical: list[str]
+) -> EncodedReference:
     numeric_values, numeric_nan, inverse_ranges = [], [], []
     for name in numeric:
         values = _as_float(reference[name], metadata["columns"][name]["sdtype"])
         nan = np.isnan(values)
         span = float(np.nanmax(values) - np.nanmin(values)) if (~nan).any() else 0.0
-        numeric_values.append(values.astype("float32"))
+        inverse = 0.0 if span == 0 else 1.0 / span
+        numeric_values.append((values * inverse if inverse else values).astype("float32"))
         numeric_nan.append(nan if nan.any() else None)
-        inverse_ranges.append(0.0 if span == 0 else 1.0 / span)
-    categories, blocks = [], []
+        inverse_ranges.append(inverse)
+    categories, codes = [], []
     for name in categorical:
         column = reference[name].astype(object)
         index = pd.Index(pd.unique(column.where(column.notna(), "\x00<NA>")))
         categories.append(index)
-        codes = _codes(reference[name], index)
-        block = np.zeros((len(reference), len(index)), dtype="float32")
-        block[np.arange(len(reference)), codes] = 1.0
-        blocks.append(block)
-    onehot = np.hstack(blocks) if blocks else np.zeros((len(reference), 0), dtype="float32")
+        codes.append(_codes(reference[name], index).astype(_code_dtype(len(index))))
+    keys, first = _patterns(codes, len(reference))
+    order, offsets = _grouped(keys, len(first))
     return EncodedReference(
-        numeric_values, numeric_nan, inverse_ranges, onehot, categories, len(numeric) + len(categorical)
+        numeric_values,
+        numeric_nan,
+        inverse_ranges,
+        categories,
+        len(numeric) + len(categorical),
+        [np.ascontiguousarray(column[first]) for column in codes],
+        order,
+        offsets,
     )
 
 
-def _encode_rows(rows: pd.DataFrame, metadata: dict[str, Any], numeric, categorical, ref: EncodedReference):
-    values = [_as_float(rows[name], metadata["columns"][name]["sdtype"]).astype("float32") for name in numeric]
-    blocks = []
+def _mismatches(codes: list[np.ndarray], n_rows: int, ref: EncodedReference) -> np.ndarray:
+    """Categorical mismatches of each of a block of `n_rows` synthetic patterns with every reference pattern."""
+    dtype = "uint8" if len(codes) < 255 else "uint16"
+    total = np.zeros((n_rows, len(ref.offsets) - 1), dtype=dtype)
+    for column, reference in zip(codes, ref.pattern_codes, strict=True):
+        total += column[:, None] != reference[None, :]
+    return total
+
+
+def _numeric_sum(values: list[np.ndarray], ref: EncodedReference, rows: np.ndarray, refs: np.ndarray) -> np.ndarray:
+    """Summed numeric parts of the distance for the pairs (rows[k], refs[k])."""
+    total = np.zeros(len(rows), dtype="float32")
+    for column, ref_values, ref_nan, inverse in zip(
+        values, ref.numeric, ref.numeric_nan, ref.inverse_ranges, strict=True
+    ):
+        a, b = column[rows], ref_values[refs]
+        part = np.abs(a - b)
+        part = (part > 0).astype("float32") if inverse == 0.0 else np.minimum(part, np.float32(1.0))
+        a_nan = np.isnan(a)
+        if ref_nan is not None or a_nan.any():
+            # One side missing counts 1, both missing 0 (SDMetrics' rule).
+            b_nan = np.isnan(b)
+            either = a_nan | b_nan
+            part[either] = (a_nan != b_nan)[either]
+        total += part
+    return total
+
+
+@dataclass
+class _Rows:
+    """The rows being scored, grouped by categorical pattern."""
+
+    values: list[np.ndarray]
+    pattern_codes: list[np.ndarray]
+    order: np.ndarray
+    offsets: np.ndarray
+
+
+def _encode_rows(
+    rows: pd.DataFrame, metadata: dict[str, Any], numeric: list[str], categorical: list[str], ref: EncodedReference
+) -> _Rows:
+    values = [
+        _scaled(rows[name], metadata["columns"][name]["sdtype"], inverse)
+        for name, inverse in zip(numeric, ref.inverse_ranges, strict=True)
+    ]
+    codes = []
     for name, index in zip(categorical, ref.categories, strict=True):
-        codes = _codes(rows[name], index)
-        block = np.zeros((len(rows), len(index)), dtype="float32")
-        seen = codes >= 0
-        block[np.flatnonzero(seen), codes[seen]] = 1.0
-        blocks.append(block)
-    onehot = np.hstack(blocks) if blocks else np.zeros((len(rows), 0), dtype="float32")
-    return values, onehot
+        column = _codes(rows[name], index)
+        codes.append(np.where(column < 0, len(index), column).astype(_code_dtype(len(index))))
+    keys, first = _patterns(codes, len(rows))
+    order, offsets = _grouped(keys, len(first))
+    return _Rows(values, [column[first] for column in codes], order, offsets)
+
+
+def _score_pattern_pairs(
+    pairs: tuple[np.ndarray, np.ndarray], base: np.ndarray, rows: _Rows, ref: EncodedReference, best: np.ndarray
+) -> None:
+    """best[row] = min(best[row], base + numeric part) over every row x reference row of each pattern pair."""
+    mine, theirs = pairs
+    row_counts = rows.offsets[mine + 1] - rows.offsets[mine]
+    ref_counts = ref.offsets[theirs + 1] - ref.offsets[theirs]
+    cumulative = np.r_[0, np.cumsum(row_counts * ref_counts)]
+    total = int(cumulative[-1])
+    for first in range(0, total, _PAIR_BLOCK):
+        last = min(first + _PAIR_BLOCK, total)
+        # The pattern pairs this slice of the flat pair index touches, clipped to the slice.
+        pairs_here = np.arange(
+            np.searchsorted(cumulative, first, side="right") - 1, np.searchsorted(cumulative, last - 1, side="right")
+        )
+        counts = np.minimum(cumulative[pairs_here + 1], last) - np.maximum(cumulative[pairs_here], first)
+        k = np.repeat(pairs_here, counts)
+        local = np.arange(first, last) - np.repeat(cumulative[pairs_here], counts)
+        row = rows.order[rows.offsets[mine[k]] + local // ref_counts[k]]
+        other = ref.order[ref.offsets[theirs[k]] + local % ref_counts[k]]
+        np.minimum.at(best, row, base[k] + _numeric_sum(rows.values, ref, row, other))
 
 
 def closest_record_distances(
     rows: pd.DataFrame, reference: pd.DataFrame, metadata: dict[str, Any], encoded: EncodedReference | None = None
 ) -> np.ndarray:
-    """DCR of every row of `rows` to `reference` (SDMetrics' `calculate_dcr` distance), as float64."""
+    """DCR of every row of `rows` to `reference` (SDMetrics' `calculate_dcr` distance), as float64.
+
+    Per block of synthetic patterns: the mismatch count with every reference pattern (one
+    compact comparison per categorical column), then the numeric part only for the reference
+    rows of the patterns at the fewest mismatches, then at one more, and so on. A row is settled
+    once its best distance is at most the next level's mismatch count, which no reference row
+    left can beat (numeric parts are never negative): exact, and most pairs are never formed.
+    Memory: one block of pattern pairs and `_PAIR_BLOCK` row pairs, whatever the table.
+    """
     numeric, categorical = statistical_columns(metadata, [rows, reference])
     ref = encoded if encoded is not None else encode_reference(reference, metadata, numeric, categorical)
-    values, onehot = _encode_rows(rows, metadata, numeric, categorical, ref)
-    n_rows, n_ref = len(rows), len(reference)
-    block = max(1, _BLOCK_CELLS // max(n_ref, 1))
-    result = np.empty(n_rows, dtype="float64")
-    # Columns pre-scaled by 1/range, so a numeric part is min(|a - b|, 1) (or a 0/1 flag for constant columns).
-    scaled = [v * np.float32(inv) if inv else v for v, inv in zip(values, ref.inverse_ranges, strict=True)]
-    ref_scaled = [v * np.float32(inv) if inv else v for v, inv in zip(ref.numeric, ref.inverse_ranges, strict=True)]
-    ref_onehot_t = np.ascontiguousarray(ref.onehot.T)
-    n_cat = np.float32(len(categorical))
-    for start in range(0, n_rows, block):
-        stop = min(start + block, n_rows)
-        # Categorical matches for all pairs: one matrix product of the one-hot codes.
-        matches = onehot[start:stop] @ ref_onehot_t
-        # Mismatches alone are a lower bound of a pair's summed distance. The full distance to
-        # each row's fewest-mismatch reference row is an upper bound of its minimum, so only
-        # pairs whose lower bound is within it can hold the minimum: exact, and most pairs skip
-        # the numeric work.
-        rows = np.arange(stop - start)
-        nearest = matches.argmax(axis=1)
-        bound = _numeric_sum(scaled, ref_scaled, ref, start + rows, nearest) + (n_cat - matches[rows, nearest])
-        row_index, ref_index = np.nonzero(matches >= (n_cat - bound - np.float32(1e-5))[:, None])
-        totals = (n_cat - matches[row_index, ref_index]) + _numeric_sum(
-            scaled, ref_scaled, ref, start + row_index, ref_index
-        )
-        best = np.full(stop - start, np.inf, dtype="float32")
-        np.minimum.at(best, row_index, totals)
-        result[start:stop] = best / ref.n_columns
-    return result
-
-
-def _numeric_sum(scaled, ref_scaled, ref: EncodedReference, rows: np.ndarray, refs: np.ndarray) -> np.ndarray:
-    """Summed numeric parts of the distance for the pairs (rows[k], refs[k])."""
-    total = np.zeros(len(rows), dtype="float32")
-    for column, ref_values, ref_nan, inverse in zip(
-        scaled, ref_scaled, ref.numeric_nan, ref.inverse_ranges, strict=True
-    ):
-        a, b = column[rows], ref_values[refs]
-        part = np.abs(a - b)
-        part = (part > 0).astype("float32") if inverse == 0.0 else np.minimum(part, np.float32(1.0))
-        a_nan, b_nan = np.isnan(a), np.isnan(b)
-        if a_nan.any() or (ref_nan is not None):
-            # One side missing counts 1, both missing 0 (SDMetrics' rule).
-            either = a_nan | b_nan
-            part[either] = (a_nan != b_nan)[either]
-        total += part
-    return total
+    encoded_rows = _encode_rows(rows, metadata, numeric, categorical, ref)
+    best = np.full(len(rows), np.inf, dtype="float32")
+    n_patterns = len(encoded_rows.offsets) - 1
+    block = max(1, _BLOCK_CELLS // max(len(ref.offsets) - 1, 1))
+    for start in range(0, n_patterns, block):
+        stop = min(start + block, n_patterns)
+        mismatch = _mismatches([column[start:stop] for column in encoded_rows.pattern_codes], stop - start, ref)
+        lowest = mismatch.min(axis=1)
+        open_patterns = np.arange(stop - start)
+        for level in range(len(categorical) + 1):
+            target = lowest[open_patterns] + level
+            candidates = mismatch if level == 0 else mismatch[open_patterns]
+            found, theirs = np.nonzero(candidates == target[:, None].astype(mismatch.dtype))
+            mine = open_patterns[found]
+            _score_pattern_pairs((mine + start, theirs), target[found].astype("float32"), encoded_rows, ref, best)
+            segment = encoded_rows.order[encoded_rows.offsets[start] : encoded_rows.offsets[stop]]
+            worst = np.maximum.reduceat(best[segment], encoded_rows.offsets[start:stop] - encoded_rows.offsets[start])
+            open_patterns = np.flatnonzero(worst > lowest + level + 1)
+            if not len(open_patterns):
+                break
+    return best.astype("float64") / ref.n_columns
 
 
 def random_baseline_rows(real: pd.DataFrame, n_rows: int, seed: int) -> pd.DataFrame:
@@ -182,10 +270,6 @@ def random_baseline_rows(real: pd.DataFrame, n_rows: int, seed: int) -> pd.DataF
             values[missing] = pd.NaT if pd.api.types.is_datetime64_any_dtype(column) else np.nan
         columns[name] = values
     return pd.DataFrame(columns)
-
-
-# Candidate (synthetic row, real row) pairs checked at once by `copied_rows`: its memory bound.
-_PAIR_BLOCK = 1_000_000
 
 
 def _category_patterns(synthetic: pd.DataFrame, real: pd.DataFrame, categorical: list[str]) -> tuple[np.ndarray, ...]:

@@ -13,6 +13,7 @@ refitted on independent synthetic samples. `standard_errors` in the scores holds
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -98,6 +99,17 @@ def all_rows_plan(synthetic_rows: int, real_rows: int) -> SamplingPlan:
         disclosure_replicates=1,
         target_standard_error=0.0,
     )
+
+
+def finite_population_factor(n_rows: int, population: int | None) -> float:
+    """sqrt((N - n) / (N - 1)): how much of a sample's standard error remains against the value on all N rows.
+
+    A sample drawn without replacement from N rows differs from the all-rows value by less than
+    from the value an infinite population would give; at n = N it is the all-rows value.
+    """
+    if not population or population <= 1:
+        return 1.0
+    return math.sqrt(max(population - n_rows, 0) / (population - 1))
 
 
 def quarter_standard_error(quarter_scores: Sequence[float]) -> float:

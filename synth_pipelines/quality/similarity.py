@@ -14,6 +14,7 @@ membership-inference attack (`membership_inference`) and, for a DP model, its ε
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +29,7 @@ from synth_pipelines.quality.distances import (
     random_baseline_rows,
     statistical_columns,
 )
-from synth_pipelines.quality.sampling import SamplingPlan, bootstrap_standard_error
+from synth_pipelines.quality.sampling import SamplingPlan, bootstrap_standard_error, finite_population_factor
 
 log = logging.getLogger(__name__)
 # Columns the disclosure attacker is assumed to know (see `disclosure_protection`).
@@ -53,21 +54,30 @@ def _grow_until_precise(
     max_rows: int,
     plan: SamplingPlan,
     rng: np.random.Generator,
+    population: int | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Per-row values for the first n rows, n doubling from `start_rows` until the bootstrap SE meets the target.
+    """Per-row values for the first n rows, n growing from `start_rows` until the measured SE meets the target.
 
     `score_rows(begin, end)` returns the per-row values of rows begin..end of a fixed random
-    order, so each doubling scores only the new rows.
+    order, so each step scores only the new rows. The error is the bootstrap SE; with
+    `population` (the rows the sample is drawn from, without replacement) it is the error
+    against the all-rows value, which shrinks to 0 as the sample reaches every row. Each step
+    jumps to the size the measured spread says meets the target (10% over), so the sample
+    ends near the size it needs instead of up to twice it.
     """
     values = score_rows(0, start_rows)
     while True:
         n_rows = len(values)
-        error = bootstrap_standard_error(
+        spread = bootstrap_standard_error(
             lambda idx, scored=values: statistic(scored[idx]), n_rows, plan.dcr_bootstrap, rng
         )
+        error = spread * finite_population_factor(n_rows, population) if population else spread
         if not np.isfinite(error) or error <= plan.target_standard_error or n_rows >= max_rows:
             return values, error
-        values = np.r_[values, score_rows(n_rows, min(2 * n_rows, max_rows))]
+        variance = spread**2 * n_rows  # of one row's contribution
+        inverse_needed = plan.target_standard_error**2 / variance + (1 / population if population else 0.0)
+        needed = math.ceil(1.1 / inverse_needed) if inverse_needed > 0 else max_rows
+        values = np.r_[values, score_rows(n_rows, min(max(needed, n_rows + start_rows), max_rows))]
 
 
 def dcr_scores(
@@ -146,6 +156,7 @@ def dcr_scores(
         plan.dcr_overfitting_max_rows,
         plan,
         rng,
+        population=len(synthetic),
     )
     result["dcr_overfitting_protection"] = _overfitting_score(closer)
     result["dcr_closer_to_training"] = float(np.mean(closer))
@@ -158,13 +169,18 @@ def dcr_scores(
 def new_row_synthesis(
     real_train: pd.DataFrame, synthetic: pd.DataFrame, metadata: dict[str, Any], plan: SamplingPlan, seed: int
 ) -> dict[str, Any]:
-    """Share of synthetic rows that copy no real row (SDMetrics NewRowSynthesis), with its binomial error."""
+    """Share of synthetic rows that copy no real row (SDMetrics NewRowSynthesis), with its binomial error.
+
+    The error is against the all-rows share (finite-population corrected): 0 when every row is checked.
+    """
     rng = np.random.default_rng(seed + 2)
     rows = synthetic.iloc[rng.choice(len(synthetic), plan.new_row_rows, replace=False)]
     copied = copied_rows(rows, real_train, metadata)
     share_new = 1.0 - float(copied.mean())
     # The per-row outcome is 0/1, so the bootstrap SE equals the binomial one; compute it directly.
-    standard_error = float(np.sqrt(share_new * (1 - share_new) / len(rows)))
+    standard_error = float(np.sqrt(share_new * (1 - share_new) / len(rows))) * finite_population_factor(
+        len(rows), len(synthetic)
+    )
     return {
         "new_row_synthesis": share_new,
         "copied_rows_in_sample": int(copied.sum()),
