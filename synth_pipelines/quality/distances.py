@@ -68,9 +68,11 @@ class EncodedReference:
     computed once per (synthetic pattern, reference pattern), not per pair of rows.
     """
 
-    numeric: list[np.ndarray]  # per column, float32, pre-scaled by 1/range (as is when the range is 0)
-    numeric_nan: list[np.ndarray | None]
+    # numeric columns x rows, float32, scaled by 1/range; a column whose range is 0 holds 0 (see `_scaled`)
+    numeric: np.ndarray
+    numeric_has_nan: bool
     inverse_ranges: list[float]
+    constants: list[float | None]  # the value of each zero-range column
     categories: list[pd.Index]
     n_columns: int
     pattern_codes: list[np.ndarray]  # per categorical column, the code of each reference pattern
@@ -98,23 +100,31 @@ def _grouped(keys: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
     return order, np.r_[0, np.cumsum(np.bincount(keys, minlength=n_groups))]
 
 
-def _scaled(column: pd.Series, sdtype: str, inverse: float) -> np.ndarray:
-    values = _as_float(column, sdtype)
-    return (values * inverse if inverse else values).astype("float32")
+def _scaled(values: np.ndarray, inverse: float, constant: float | None) -> np.ndarray:
+    """A numeric column in distance units: x / range, so a part is min(|a - b|, 1).
+
+    A column whose reference range is 0 (value c) becomes 0 where x == c and 1 elsewhere, and
+    its reference 0, so the same min(|a - b|, 1) gives SDMetrics' 0/1 for it. Missing stays NaN.
+    """
+    if constant is not None:
+        return np.where(np.isnan(values), np.nan, (values != constant).astype("float64")).astype("float32")
+    return (values * inverse).astype("float32")
 
 
 def encode_reference(
     reference: pd.DataFrame, metadata: dict[str, Any], numeric: list[str], categorical: list[str]
 ) -> EncodedReference:
-    numeric_values, numeric_nan, inverse_ranges = [], [], []
+    columns, inverse_ranges, constants = [], [], []
     for name in numeric:
         values = _as_float(reference[name], metadata["columns"][name]["sdtype"])
-        nan = np.isnan(values)
-        span = float(np.nanmax(values) - np.nanmin(values)) if (~nan).any() else 0.0
+        present = values[~np.isnan(values)]
+        span = float(present.max() - present.min()) if len(present) else 0.0
         inverse = 0.0 if span == 0 else 1.0 / span
-        numeric_values.append((values * inverse if inverse else values).astype("float32"))
-        numeric_nan.append(nan if nan.any() else None)
+        constant = (float(present[0]) if len(present) else float("nan")) if span == 0 else None
+        columns.append(_scaled(values, inverse, constant))
         inverse_ranges.append(inverse)
+        constants.append(constant)
+    matrix = np.stack(columns) if columns else np.zeros((0, len(reference)), dtype="float32")
     categories, codes = [], []
     for name in categorical:
         column = reference[name].astype(object)
@@ -124,9 +134,10 @@ def encode_reference(
     keys, first = _patterns(codes, len(reference))
     order, offsets = _grouped(keys, len(first))
     return EncodedReference(
-        numeric_values,
-        numeric_nan,
+        matrix,
+        bool(np.isnan(matrix).any()),
         inverse_ranges,
+        constants,
         categories,
         len(numeric) + len(categorical),
         [np.ascontiguousarray(column[first]) for column in codes],
@@ -144,19 +155,16 @@ def _mismatches(codes: list[np.ndarray], n_rows: int, ref: EncodedReference) -> 
     return total
 
 
-def _numeric_sum(values: list[np.ndarray], ref: EncodedReference, rows: np.ndarray, refs: np.ndarray) -> np.ndarray:
-    """Summed numeric parts of the distance for the pairs (rows[k], refs[k])."""
+def _numeric_sum(values: np.ndarray, has_nan: bool, ref: EncodedReference, rows: np.ndarray, refs: np.ndarray):
+    """Summed numeric parts of the distance for the pairs (rows[k], refs[k]); `values` is columns x rows."""
     total = np.zeros(len(rows), dtype="float32")
-    for column, ref_values, ref_nan, inverse in zip(
-        values, ref.numeric, ref.numeric_nan, ref.inverse_ranges, strict=True
-    ):
-        a, b = column[rows], ref_values[refs]
+    for column, ref_column in zip(values, ref.numeric, strict=True):
+        a, b = column[rows], ref_column[refs]
         part = np.abs(a - b)
-        part = (part > 0).astype("float32") if inverse == 0.0 else np.minimum(part, np.float32(1.0))
-        a_nan = np.isnan(a)
-        if ref_nan is not None or a_nan.any():
+        np.minimum(part, np.float32(1.0), out=part)
+        if has_nan or ref.numeric_has_nan:
             # One side missing counts 1, both missing 0 (SDMetrics' rule).
-            b_nan = np.isnan(b)
+            a_nan, b_nan = np.isnan(a), np.isnan(b)
             either = a_nan | b_nan
             part[either] = (a_nan != b_nan)[either]
         total += part
@@ -167,8 +175,10 @@ def _numeric_sum(values: list[np.ndarray], ref: EncodedReference, rows: np.ndarr
 class _Rows:
     """The rows being scored, grouped by categorical pattern."""
 
-    values: list[np.ndarray]
+    values: np.ndarray  # numeric columns x rows, in distance units
+    has_nan: bool
     pattern_codes: list[np.ndarray]
+    pattern: np.ndarray  # each row's pattern
     order: np.ndarray
     offsets: np.ndarray
 
@@ -176,25 +186,35 @@ class _Rows:
 def _encode_rows(
     rows: pd.DataFrame, metadata: dict[str, Any], numeric: list[str], categorical: list[str], ref: EncodedReference
 ) -> _Rows:
-    values = [
-        _scaled(rows[name], metadata["columns"][name]["sdtype"], inverse)
-        for name, inverse in zip(numeric, ref.inverse_ranges, strict=True)
+    columns = [
+        _scaled(_as_float(rows[name], metadata["columns"][name]["sdtype"]), inverse, constant)
+        for name, inverse, constant in zip(numeric, ref.inverse_ranges, ref.constants, strict=True)
     ]
+    values = np.stack(columns) if columns else np.zeros((0, len(rows)), dtype="float32")
     codes = []
     for name, index in zip(categorical, ref.categories, strict=True):
         column = _codes(rows[name], index)
         codes.append(np.where(column < 0, len(index), column).astype(_code_dtype(len(index))))
     keys, first = _patterns(codes, len(rows))
     order, offsets = _grouped(keys, len(first))
-    return _Rows(values, [column[first] for column in codes], order, offsets)
+    return _Rows(values, bool(np.isnan(values).any()), [column[first] for column in codes], keys, order, offsets)
 
 
 def _score_pattern_pairs(
-    pairs: tuple[np.ndarray, np.ndarray], base: np.ndarray, rows: _Rows, ref: EncodedReference, best: np.ndarray
+    mine: np.ndarray,
+    theirs: np.ndarray,
+    base: np.ndarray,
+    row_order: np.ndarray,
+    row_offsets: np.ndarray,
+    rows: _Rows,
+    ref: EncodedReference,
+    best: np.ndarray,
 ) -> None:
-    """best[row] = min(best[row], base + numeric part) over every row x reference row of each pattern pair."""
-    mine, theirs = pairs
-    row_counts = rows.offsets[mine + 1] - rows.offsets[mine]
+    """best[row] = min(best[row], base + numeric part) over every row x reference row of each pattern pair.
+
+    Pattern mine[k]'s rows are row_order[row_offsets[mine[k]]:row_offsets[mine[k] + 1]].
+    """
+    row_counts = row_offsets[mine + 1] - row_offsets[mine]
     ref_counts = ref.offsets[theirs + 1] - ref.offsets[theirs]
     cumulative = np.r_[0, np.cumsum(row_counts * ref_counts)]
     total = int(cumulative[-1])
@@ -207,46 +227,74 @@ def _score_pattern_pairs(
         counts = np.minimum(cumulative[pairs_here + 1], last) - np.maximum(cumulative[pairs_here], first)
         k = np.repeat(pairs_here, counts)
         local = np.arange(first, last) - np.repeat(cumulative[pairs_here], counts)
-        row = rows.order[rows.offsets[mine[k]] + local // ref_counts[k]]
+        row = row_order[row_offsets[mine[k]] + local // ref_counts[k]]
         other = ref.order[ref.offsets[theirs[k]] + local % ref_counts[k]]
-        np.minimum.at(best, row, base[k] + _numeric_sum(rows.values, ref, row, other))
+        np.minimum.at(best, row, base[k] + _numeric_sum(rows.values, rows.has_nan, ref, row, other))
 
 
-def closest_record_distances(
-    rows: pd.DataFrame, reference: pd.DataFrame, metadata: dict[str, Any], encoded: EncodedReference | None = None
+def closest_record_sums(
+    rows: pd.DataFrame,
+    reference: pd.DataFrame,
+    metadata: dict[str, Any],
+    encoded: EncodedReference | None = None,
+    upper: np.ndarray | None = None,
 ) -> np.ndarray:
-    """DCR of every row of `rows` to `reference` (SDMetrics' `calculate_dcr` distance), as float64.
+    """Per row of `rows`, the smallest summed distance (columns' parts, not yet averaged) to a `reference` row.
+
+    With `upper`, the result is min(upper, that distance) and only reference rows strictly
+    closer than `upper` are looked for: what "closer to A than to B" needs.
 
     Per block of synthetic patterns: the mismatch count with every reference pattern (one
     compact comparison per categorical column), then the numeric part only for the reference
-    rows of the patterns at the fewest mismatches, then at one more, and so on. A row is settled
-    once its best distance is at most the next level's mismatch count, which no reference row
-    left can beat (numeric parts are never negative): exact, and most pairs are never formed.
-    Memory: one block of pattern pairs and `_PAIR_BLOCK` row pairs, whatever the table.
+    rows of the patterns at the fewest mismatches, then at one more, and so on, for the rows
+    that can still improve: a row is settled once its best distance is at most the next
+    level's mismatch count, which no reference row left can beat (numeric parts are never
+    negative). Exact, and most pairs are never formed. Memory: one block of pattern pairs and
+    `_PAIR_BLOCK` row pairs, whatever the table.
     """
     numeric, categorical = statistical_columns(metadata, [rows, reference])
     ref = encoded if encoded is not None else encode_reference(reference, metadata, numeric, categorical)
     encoded_rows = _encode_rows(rows, metadata, numeric, categorical, ref)
-    best = np.full(len(rows), np.inf, dtype="float32")
+    best = np.full(len(rows), np.inf, dtype="float32") if upper is None else upper.astype("float32").copy()
     n_patterns = len(encoded_rows.offsets) - 1
     block = max(1, _BLOCK_CELLS // max(len(ref.offsets) - 1, 1))
     for start in range(0, n_patterns, block):
         stop = min(start + block, n_patterns)
         mismatch = _mismatches([column[start:stop] for column in encoded_rows.pattern_codes], stop - start, ref)
         lowest = mismatch.min(axis=1)
-        open_patterns = np.arange(stop - start)
+        segment = encoded_rows.order[encoded_rows.offsets[start] : encoded_rows.offsets[stop]]
+        local_pattern = encoded_rows.pattern[segment] - start
         for level in range(len(categorical) + 1):
-            target = lowest[open_patterns] + level
-            candidates = mismatch if level == 0 else mismatch[open_patterns]
-            found, theirs = np.nonzero(candidates == target[:, None].astype(mismatch.dtype))
-            mine = open_patterns[found]
-            _score_pattern_pairs((mine + start, theirs), target[found].astype("float32"), encoded_rows, ref, best)
-            segment = encoded_rows.order[encoded_rows.offsets[start] : encoded_rows.offsets[stop]]
-            worst = np.maximum.reduceat(best[segment], encoded_rows.offsets[start:stop] - encoded_rows.offsets[start])
-            open_patterns = np.flatnonzero(worst > lowest + level + 1)
-            if not len(open_patterns):
+            # Rows a reference row at this level (distance >= lowest + level) could still improve.
+            improvable = best[segment] > lowest[local_pattern] + np.float32(level)
+            if not improvable.any():
                 break
-    return best.astype("float64") / ref.n_columns
+            open_rows = segment[improvable]
+            counts = np.bincount(local_pattern[improvable], minlength=stop - start)
+            open_patterns = np.flatnonzero(counts)
+            target = lowest[open_patterns] + level
+            candidates = mismatch if len(open_patterns) == stop - start else mismatch[open_patterns]
+            found, theirs = np.nonzero(candidates == target[:, None].astype(mismatch.dtype))
+            row_offsets = np.r_[0, np.cumsum(counts)]
+            _score_pattern_pairs(
+                open_patterns[found],
+                theirs,
+                target[found].astype("float32"),
+                open_rows,
+                row_offsets,
+                encoded_rows,
+                ref,
+                best,
+            )
+    return best
+
+
+def closest_record_distances(
+    rows: pd.DataFrame, reference: pd.DataFrame, metadata: dict[str, Any], encoded: EncodedReference | None = None
+) -> np.ndarray:
+    """DCR of every row of `rows` to `reference` (SDMetrics' `calculate_dcr` distance), as float64."""
+    numeric, categorical = statistical_columns(metadata, [rows, reference])
+    return closest_record_sums(rows, reference, metadata, encoded).astype("float64") / (len(numeric) + len(categorical))
 
 
 def random_baseline_rows(real: pd.DataFrame, n_rows: int, seed: int) -> pd.DataFrame:

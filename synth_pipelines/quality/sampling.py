@@ -42,6 +42,8 @@ class SamplingPlan:
     disclosure_rows: int
     disclosure_replicates: int
     target_standard_error: float = TARGET_STANDARD_ERROR
+    # Random baseline rows per synthetic row scored for DCR baseline protection (see similarity._grow_baseline).
+    dcr_random_share: float = 1.0
 
     def as_dict(self) -> dict[str, int | float]:
         return asdict(self)
@@ -74,6 +76,7 @@ def plan_sampling(synthetic_rows: int, real_rows: int) -> SamplingPlan:
         tstr_replicates=3,
         disclosure_rows=min(cap, real_rows, 1_000),
         disclosure_replicates=3,
+        dcr_random_share=0.2,
     )
 
 
