@@ -1,7 +1,9 @@
-"""Fidelity: SDMetrics QualityReport and DiagnosticReport on the planned synthetic sample.
+"""Fidelity: SDMetrics' QualityReport and DiagnosticReport scores on the planned synthetic sample.
 
-The reports run once on the whole fidelity sample (the reported scores) and once on each
-of its disjoint quarters (the measured standard error, see `sampling`).
+The scores come from `fidelity_metrics` (SDMetrics' definitions on per-column codes, milliseconds
+per column pair); a diagnostic that needs a metric only SDMetrics has runs SDMetrics' own report.
+Each runs once on the whole fidelity sample (the reported scores) and once on each of its
+disjoint parts (the measured standard error, see `sampling`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synth_pipelines.quality.sampling import SamplingPlan, quarter_standard_error
+from synth_pipelines.quality import fidelity_metrics
+from synth_pipelines.quality.sampling import SamplingPlan, finite_population_factor, quarter_standard_error
 
 # How many of the lowest-scoring columns and pairs the report names.
 WORST_COUNT = 5
@@ -26,29 +29,40 @@ def sdmetrics_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _reports(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: dict[str, Any]):
-    from sdmetrics.reports.single_table import DiagnosticReport, QualityReport
+def _sdmetrics_diagnostic(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: dict[str, Any]) -> dict[str, float]:
+    from sdmetrics.reports.single_table import DiagnosticReport
 
-    quality, diagnostic = QualityReport(), DiagnosticReport()
+    report = DiagnosticReport()
     with warnings.catch_warnings():
-        # SDMetrics warns per column about constant columns and deprecations; the scores say enough.
-        warnings.simplefilter("ignore")
-        quality.generate(real, synthetic, metadata, verbose=False)
-        diagnostic.generate(real, synthetic, metadata, verbose=False)
-    return quality, diagnostic
-
-
-def _property_scores(quality, diagnostic) -> dict[str, float]:
-    q = quality.get_properties().set_index("Property")["Score"]
-    d = diagnostic.get_properties().set_index("Property")["Score"]
+        warnings.simplefilter("ignore")  # per-column warnings about constants and deprecations
+        report.generate(real, synthetic, metadata, verbose=False)
+    properties = report.get_properties().set_index("Property")["Score"]
     return {
-        "overall": float(quality.get_score()),
-        "column_shapes": float(q["Column Shapes"]),
-        "column_pair_trends": float(q["Column Pair Trends"]),
-        "diagnostic": float(diagnostic.get_score()),
-        "data_validity": float(d["Data Validity"]),
-        "data_structure": float(d["Data Structure"]),
+        "diagnostic": float(report.get_score()),
+        "data_validity": float(properties["Data Validity"]),
+        "data_structure": float(properties["Data Structure"]),
     }
+
+
+def _scores(
+    reference: fidelity_metrics.RealReference, synthetic: pd.DataFrame
+) -> tuple[dict[str, float], fidelity_metrics.QualityScores]:
+    quality = reference.quality(synthetic)
+    scores = {
+        "overall": quality.overall,
+        "column_shapes": quality.column_shapes,
+        "column_pair_trends": quality.column_pair_trends,
+    }
+    if fidelity_metrics.implements_diagnostic(reference.metadata):
+        diagnostic = reference.diagnostic(synthetic)
+        scores.update(
+            diagnostic=diagnostic.diagnostic,
+            data_validity=diagnostic.data_validity,
+            data_structure=diagnostic.data_structure,
+        )
+    else:
+        scores.update(_sdmetrics_diagnostic(reference.real, synthetic, reference.metadata))
+    return scores, quality
 
 
 def fidelity_scores(
@@ -59,19 +73,18 @@ def fidelity_scores(
     rng = np.random.default_rng(seed + 5)
     order = rng.permutation(len(synthetic))[: plan.fidelity_rows]
     sample = synthetic.iloc[order].reset_index(drop=True)
-    quality, diagnostic = _reports(real_train, sample, sd_metadata)
-    scores: dict[str, Any] = _property_scores(quality, diagnostic)
+    reference = fidelity_metrics.RealReference(real_train, sd_metadata)
+    property_scores, quality = _scores(reference, sample)
+    scores: dict[str, Any] = dict(property_scores)
 
     errors: dict[str, float] = {}
     if plan.fidelity_replicates > 1:
-        parts = [
-            _property_scores(*_reports(real_train, part, sd_metadata))
-            for part in np.array_split(sample, plan.fidelity_replicates)
-        ]
-        errors = {key: quarter_standard_error([p[key] for p in parts]) for key in scores}
+        parts = [_scores(reference, part)[0] for part in np.array_split(sample, plan.fidelity_replicates)]
+        # Against the all-rows value: the sample is drawn without replacement from the export.
+        remaining = finite_population_factor(len(sample), len(synthetic))
+        errors = {key: quarter_standard_error([p[key] for p in parts]) * remaining for key in scores}
 
-    shapes = quality.get_details("Column Shapes")
-    pairs = quality.get_details("Column Pair Trends")
+    shapes, pairs = quality.shapes, quality.pairs
     scored_pairs = pairs.dropna(subset=["Score"]).sort_values("Score")
     scores["worst_columns"] = [
         {"column": r["Column"], "metric": r["Metric"], "score": float(r["Score"])}

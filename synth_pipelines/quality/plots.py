@@ -22,8 +22,9 @@ _REAL, _SYNTHETIC = "#1f77b4", "#ff7f0e"
 
 
 def _png(figure) -> bytes:
+    # Fixed margins (set per figure) instead of bbox_inches="tight", which draws every figure twice.
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=90)
     plt.close(figure)
     return buffer.getvalue()
 
@@ -56,6 +57,7 @@ def column_distribution_png(real: pd.Series, synthetic: pd.Series, title: str) -
         axis.set_ylabel("share of rows")
     axis.set_title(title, fontsize=10)
     axis.legend(fontsize=8)
+    figure.subplots_adjust(left=0.14, right=0.98, top=0.9, bottom=0.12 if numeric else 0.34)
     return _png(figure)
 
 
@@ -73,6 +75,8 @@ def pair_trend_heatmap_png(pairs: pd.DataFrame) -> bytes:
     axis.set_yticks(range(len(columns)), columns, fontsize=7)
     axis.set_title("Column pair trends (1 = same as real; blank = weak real association, not scored)", fontsize=9)
     figure.colorbar(image, ax=axis, fraction=0.046)
+    margin = min(0.4, 0.12 + 0.012 * max((len(str(c)) for c in columns), default=0))
+    figure.subplots_adjust(left=margin, right=0.95, top=0.93, bottom=margin)
     return _png(figure)
 
 

@@ -13,6 +13,7 @@ refitted on independent synthetic samples. `standard_errors` in the scores holds
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -41,6 +42,8 @@ class SamplingPlan:
     disclosure_rows: int
     disclosure_replicates: int
     target_standard_error: float = TARGET_STANDARD_ERROR
+    # Random baseline rows per synthetic row scored for DCR baseline protection (see similarity._grow_baseline).
+    dcr_random_share: float = 1.0
 
     def as_dict(self) -> dict[str, int | float]:
         return asdict(self)
@@ -73,6 +76,7 @@ def plan_sampling(synthetic_rows: int, real_rows: int) -> SamplingPlan:
         tstr_replicates=3,
         disclosure_rows=min(cap, real_rows, 1_000),
         disclosure_replicates=3,
+        dcr_random_share=0.2,
     )
 
 
@@ -98,6 +102,17 @@ def all_rows_plan(synthetic_rows: int, real_rows: int) -> SamplingPlan:
         disclosure_replicates=1,
         target_standard_error=0.0,
     )
+
+
+def finite_population_factor(n_rows: int, population: int | None) -> float:
+    """sqrt((N - n) / (N - 1)): how much of a sample's standard error remains against the value on all N rows.
+
+    A sample drawn without replacement from N rows differs from the all-rows value by less than
+    from the value an infinite population would give; at n = N it is the all-rows value.
+    """
+    if not population or population <= 1:
+        return 1.0
+    return math.sqrt(max(population - n_rows, 0) / (population - 1))
 
 
 def quarter_standard_error(quarter_scores: Sequence[float]) -> float:
