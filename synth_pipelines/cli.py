@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from synth_pipelines.core.request import RequestError, SynthesisRequest, request_json_schema
 from synth_pipelines.intake.requests import validate_request_bytes
 from synth_pipelines.settings import REPO_ROOT, Settings
+
+if TYPE_CHECKING:
+    from synth_pipelines.publishing.summary import CheckOutcome
 
 EXIT_REFUSED = 2
 
@@ -124,21 +131,114 @@ def _instance():
     from dagster import DagsterInstance
 
     if not os.environ.get("DAGSTER_HOME"):
+        # The instance `make` installs: SQLite under var/dagster_home, telemetry off.
         home = REPO_ROOT / "var" / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
+        if not (home / "dagster.yaml").exists():
+            shutil.copy(REPO_ROOT / "deploy" / "local" / "dagster.yaml", home / "dagster.yaml")
         os.environ["DAGSTER_HOME"] = str(home)
     return DagsterInstance.get()
+
+
+# Dagster logs each step's start and end at DEBUG, beside a flood of input/output bookkeeping;
+# the CLI shows these events and everything at INFO or above (the run's own context.log.info).
+PROGRESS_EVENTS = frozenset(
+    {"RUN_START", "RUN_SUCCESS", "RUN_FAILURE", "STEP_START", "STEP_SUCCESS", "STEP_UP_FOR_RETRY", "STEP_RESTARTED"}
+)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class _ProgressFilter(logging.Filter):
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self.level:
+            return True
+        event = (getattr(record, "dagster_meta", None) or {}).get("dagster_event")
+        return event is not None and event.event_type_value in PROGRESS_EVENTS
+
+
+class _ProgressFormatter(logging.Formatter):
+    """`HH:MM:SS step: message`; the level only when it is a warning or worse."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        meta = getattr(record, "dagster_meta", None) or {}
+        where = meta.get("step_key") or meta.get("job_name") or record.name
+        message = meta.get("orig_message") or record.getMessage()
+        level = f"{record.levelname} " if record.levelno >= logging.WARNING else ""
+        text = f"{self.formatTime(record, '%H:%M:%S')} {level}{where}: {message}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def _progress_logger_def():
+    import dagster as dg
+
+    @dg.logger(
+        {"log_level": dg.Field(str, default_value="INFO", description="INFO: progress; DEBUG: every event")},
+        description="Run progress on stderr: step starts and ends, and messages at log_level or above",
+    )
+    def progress(init_context: dg.InitLoggerContext) -> logging.Logger:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.addFilter(_ProgressFilter(logging.getLevelName(init_context.logger_config["log_level"])))
+        handler.setFormatter(_ProgressFormatter())
+        log = logging.Logger("synth_pipelines.run", level=logging.DEBUG)  # the handler's filter decides
+        log.addHandler(handler)
+        return log
+
+    return progress
+
+
+def _with_progress(job):
+    """The job with the CLI's console logger in place of Dagster's default one."""
+    return job.with_logger_defs({"console": _progress_logger_def()})
 
 
 def synthesize_job_def():
     """The `synthesize` job, rebuilt by name in step processes (dagster.reconstructable needs a module function)."""
     from synth_pipelines.definitions import defs
 
-    return defs().resolve_job_def("synthesize")
+    return _with_progress(defs().resolve_job_def("synthesize"))
 
 
-def run_request(request: SynthesisRequest, settings: Settings, instance=None, workers: int = 0, s3=None):
-    """Materialize the whole graph for one request; return (success, manifest path, error).
+@dataclass(frozen=True)
+class RunOutcome:
+    """How one run of a request ended: its run id, the manifest (on success) or the error, and its checks."""
+
+    success: bool
+    run_id: str
+    manifest: Path | None
+    error: str | None
+    checks: tuple[CheckOutcome, ...]
+
+
+def _check_outcomes(events, request: SynthesisRequest) -> tuple[CheckOutcome, ...]:
+    from synth_pipelines.publishing.summary import CheckOutcome
+    from synth_pipelines.quality import THRESHOLDS
+
+    outcomes = []
+    for event in events:
+        if event.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        check = event.asset_check_evaluation_data
+        asset = check.asset_key.to_user_string()
+        unset = check.check_name in THRESHOLDS and getattr(request.quality, check.check_name) is None
+        outcomes.append(CheckOutcome(asset, check.check_name, bool(check.passed), set_by_request=not unset))
+    return tuple(outcomes)
+
+
+def execute_request(
+    request: SynthesisRequest,
+    settings: Settings,
+    instance=None,
+    workers: int = 0,
+    s3=None,
+    log_level: str = "INFO",
+) -> RunOutcome:
+    """Materialize the whole graph for one request and say how it ended.
 
     workers = 0 runs every step in this process, with resources built from `settings`;
     workers >= 1 uses the multiprocess executor with that many parallel steps (the instance
@@ -146,7 +246,8 @@ def run_request(request: SynthesisRequest, settings: Settings, instance=None, wo
     environment, as a deployed run does. `s3` (a resources.S3Resource) replaces S3 as the
     environment configures it. The
     executor is built once per process, so the first worker count a process asks for is the
-    one it keeps: run one multi-worker request per process, as the CLI does.
+    one it keeps: run one multi-worker request per process, as the CLI does. Progress goes to
+    stderr at `log_level` (INFO: step starts and ends and the run's own messages).
     """
     import dagster as dg
 
@@ -156,7 +257,10 @@ def run_request(request: SynthesisRequest, settings: Settings, instance=None, wo
     instance.add_dynamic_partitions(requests_partitions.name, [request.request_id])
     # The request travels in run config; the run itself files it under accepted/. Writing it
     # there first would let the intake sensor take it for a request it accepted but never ran.
-    run_config = {"ops": {"synthesis_request": {"config": {"request_json": request.canonical_json()}}}}
+    run_config = {
+        "ops": {"synthesis_request": {"config": {"request_json": request.canonical_json()}}},
+        "loggers": {"console": {"config": {"log_level": log_level}}},
+    }
     tags = {"synth/requester": request.requester, "synth/source": "cli"}
     if workers:
         os.environ["SYNTH_MAX_CONCURRENT"] = str(workers)
@@ -167,32 +271,56 @@ def run_request(request: SynthesisRequest, settings: Settings, instance=None, wo
             tags={**tags, "dagster/partition": request.request_id},
             raise_on_error=False,
         )
-        events = result.all_events
     else:
         from synth_pipelines.definitions import build_defs
 
         # In this process the job gets resources built from `settings` itself (tests pass theirs).
-        result = (
-            build_defs(settings, s3)
-            .resolve_job_def("synthesize")
-            .execute_in_process(
-                run_config=run_config,
-                instance=instance,
-                partition_key=request.request_id,
-                tags=tags,
-                raise_on_error=False,
-            )
+        job = _with_progress(build_defs(settings, s3).resolve_job_def("synthesize"))
+        result = job.execute_in_process(
+            run_config=run_config,
+            instance=instance,
+            partition_key=request.request_id,
+            tags=tags,
+            raise_on_error=False,
         )
-        events = result.all_events
+    events = result.all_events
+    checks = _check_outcomes(events, request)
     manifest = settings.artifact_root / request.request_id / "manifest.json"
     if result.success and manifest.is_file():
-        return True, manifest, None
+        return RunOutcome(True, result.run_id, manifest, None, checks)
     errors = [
         f"{event.step_key}: {_step_error(event.event_specific_data.error)}"
         for event in events
         if event.is_step_failure and event.event_specific_data and event.event_specific_data.error
     ]
-    return False, None, "; ".join(errors) or "the run did not publish a manifest"
+    error = "; ".join(errors) or "the run did not publish a manifest"
+    return RunOutcome(False, result.run_id, None, error, checks)
+
+
+def run_request(request: SynthesisRequest, settings: Settings, instance=None, workers: int = 0, s3=None):
+    """`execute_request`, as (success, manifest path, error)."""
+    outcome = execute_request(request, settings, instance, workers, s3)
+    return outcome.success, outcome.manifest, outcome.error
+
+
+def _notify(request: SynthesisRequest, outcome: RunOutcome, settings: Settings) -> None:
+    """Record how a CLI run ended where the run-status sensors record the daemon's runs (no daemon sees it).
+
+    A daemon watching the same instance records the same run too: the store keeps one record per
+    (request, run, outcome).
+    """
+    from synth_pipelines.publishing import NotificationStore
+
+    fields = {"manifest_location": str(outcome.manifest)} if outcome.success else {"reason": outcome.error}
+    NotificationStore(settings.request_root).notify(
+        request.request_id,
+        "success" if outcome.success else "failure",
+        requester=request.requester,
+        run_id=outcome.run_id,
+        webhook_url=request.webhook_url,
+        delays=settings.publish_config().retry_delays,
+        **fields,
+    )
 
 
 def _step_error(error) -> str:
@@ -203,16 +331,30 @@ def _step_error(error) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from synth_pipelines.publishing import read_manifest
+    from synth_pipelines.publishing.summary import checks_text, summary_lines
+
     settings = Settings.from_env()
     try:
         request = _read_request(args.request, settings)
     except RequestError as exc:
         return _print_refusal(exc)
-    ok, manifest, error = run_request(request, settings, workers=args.workers)
-    if not ok:
-        print(f"run failed: {error}", file=sys.stderr)
+    os.environ.setdefault("TQDM_DISABLE", "1")  # SDMetrics' progress bars: not progress a person reads
+    outcome = execute_request(request, settings, workers=args.workers, log_level=args.log_level)
+    _notify(request, outcome, settings)
+    if not outcome.success:
+        print(f"== {request.request_id}: failed (run {outcome.run_id}) ==", file=sys.stderr)
+        print(f"  checks  {checks_text(outcome.checks)}", file=sys.stderr)
+        print(f"run failed: {outcome.error}", file=sys.stderr)
         return 1
-    print(manifest)
+    assert outcome.manifest is not None
+    manifest = read_manifest(outcome.manifest)
+    *block, last = summary_lines(manifest, outcome.checks, str(outcome.manifest))
+    print("\n".join(block), file=sys.stderr)
+    # The block's last line is "manifest <path>": its label on stderr, the path alone on stdout, so a
+    # terminal shows one line and a script reads the manifest path from stdout's last line.
+    print(last.removesuffix(str(outcome.manifest)), end="", file=sys.stderr, flush=True)
+    print(outcome.manifest)
     return 0
 
 
@@ -288,10 +430,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a request file; exit 0, or 2 with the errors")
     validate.add_argument("request")
     validate.set_defaults(func=cmd_validate)
-    run = sub.add_parser("run", help="run a request in-process; prints the manifest path last")
+    run = sub.add_parser("run", help="run a request in-process; ends with a summary and the manifest path (stdout)")
     run.add_argument("request")
     run.add_argument(
         "--workers", type=int, default=0, help="parallel step processes (default 0: every step in this process)"
+    )
+    run.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="INFO",
+        help="INFO (default): step starts and ends and the run's messages; DEBUG: every Dagster event",
     )
     run.set_defaults(func=cmd_run)
     notes = sub.add_parser("notifications", help="list how requests ended (success with manifest, or failure)")

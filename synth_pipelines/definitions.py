@@ -1,5 +1,7 @@
 """The code location: the defs/ folder, plus the executor and the resources, merged once."""
 
+import warnings
+
 import dagster as dg
 
 from synth_pipelines import defs as defs_package
@@ -10,9 +12,12 @@ from synth_pipelines.settings import Settings
 
 def build_defs(settings: Settings, s3=None) -> dg.Definitions:
     """The whole code location for one configuration (tests pass their own `Settings`)."""
+    with warnings.catch_warnings():
+        # Loading defs/ by package is a preview API: said once here, not in every run's and step's log.
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        loaded = dg.load_definitions_from_package_module(defs_package)
     return dg.Definitions.merge(
-        dg.load_definitions_from_package_module(defs_package),
-        dg.Definitions(resources=build_resources(settings, s3), executor=build_executor()),
+        loaded, dg.Definitions(resources=build_resources(settings, s3), executor=build_executor())
     )
 
 

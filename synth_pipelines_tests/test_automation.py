@@ -6,9 +6,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+from croniter import croniter
 from dagster import DagsterInstance
 
-from synth_pipelines.defs.automation.schedules import retention_job, standing_requests_schedule
+from synth_pipelines.definitions import build_defs
+from synth_pipelines.defs.automation.schedules import retention_job, standing_requests_sensor
 from synth_pipelines.defs.partitions import requests_partitions
 from synth_pipelines.intake.requests import LocalRequestStore, process_incoming
 from synth_pipelines.resources import build_resources
@@ -25,39 +27,66 @@ def test_a_request_with_a_schedule_becomes_standing_not_a_run(settings):
     assert store.standing() == ["nightly"] and store.accepted() == []
 
 
-def evaluate(settings, instance, when):
-    with dg.build_schedule_context(
+def evaluate(settings, instance, cursor=None):
+    with dg.build_sensor_context(
         instance=instance,
-        scheduled_execution_time=when,
+        cursor=cursor,
         resources={"request_store": build_resources(settings)["request_store"]},
     ) as context:
-        return standing_requests_schedule(context)
+        return standing_requests_sensor(context)
 
 
-def test_standing_requests_run_when_their_cron_fires(settings, tmp_path):
+def stand(store, request_id, cron, **overrides):
+    (store.root / "incoming" / f"{request_id}.json").write_text(
+        json.dumps(small_request(request_id=request_id, schedule=cron, **overrides))
+    )
+
+
+def fire_time(partition_key: str) -> datetime:
+    return datetime.strptime(partition_key.rsplit("-", 1)[1], "%Y%m%dt%H%M").replace(tzinfo=UTC)
+
+
+def test_no_standing_request_means_no_run_and_nothing_on_the_timeline(settings):
+    """A sensor (not a per-minute schedule): no future ticks on the UI's timeline, and no run."""
+    instance = DagsterInstance.ephemeral()
+    result = evaluate(settings, instance)
+    assert result.run_requests == [] and result.skip_reason
+    assert instance.get_runs() == []
+    schedules = build_defs(settings).schedules
+    assert schedules and all(schedule.job_name != "synthesize" for schedule in schedules)
+
+
+def test_standing_requests_run_once_for_their_latest_fire_since_the_last_evaluation(settings, tmp_path):
     store = LocalRequestStore(settings.request_root)
-    (store.root / "incoming" / "five.json").write_text(
-        json.dumps(small_request(request_id="five", schedule="*/5 * * * *", seed=3))
-    )
-    (store.root / "incoming" / "daily.json").write_text(
-        json.dumps(small_request(request_id="daily", schedule="0 3 * * *"))
-    )
+    now = datetime.now(UTC)
+    # Daily crons half a day away from now: the day before holds exactly one fire of each, the next seconds none.
+    crons = {
+        "morning": f"0 {(now.hour + 6) % 24} * * *",
+        "evening": f"30 {(now.hour + 12) % 24} * * *",
+    }
+    stand(store, "morning", crons["morning"], seed=3)
+    stand(store, "evening", crons["evening"])
     process_incoming(store, settings.data_root)
     (tmp_path / "instance").mkdir()
     instance = DagsterInstance.local_temp(str(tmp_path / "instance"))
 
-    due = evaluate(settings, instance, datetime(2026, 1, 1, 10, 5, tzinfo=UTC))
-    assert [r.partition_key for r in due] == ["five-20260101t1005"]
-    assert due[0].run_key == "five-20260101t1005"
-    assert due[0].tags["synth/standing_request"] == "five"
-    assert instance.has_dynamic_partition(requests_partitions.name, "five-20260101t1005")
-    accepted = json.loads(store.read_accepted("five-20260101t1005"))
+    # The previous evaluation three days ago (the daemon was down): one run each, for the latest fire.
+    due = evaluate(settings, instance, cursor=(now - timedelta(days=3)).isoformat())
+    after = datetime.now(UTC)
+    by_request = {r.tags["synth/standing_request"]: r for r in due.run_requests}
+    assert sorted(by_request) == ["evening", "morning"]
+    for name, run in by_request.items():
+        fired = fire_time(run.partition_key)
+        assert croniter.match(crons[name], fired)
+        assert now - timedelta(days=1) < fired <= after
+        assert run.run_key == run.partition_key
+        assert instance.has_dynamic_partition(requests_partitions.name, run.partition_key)
+    accepted = json.loads(store.read_accepted(by_request["morning"].partition_key))
     assert accepted["schedule"] is None and accepted["seed"] != 3
 
-    quiet = evaluate(settings, instance, datetime(2026, 1, 1, 10, 6, tzinfo=UTC))
-    assert isinstance(quiet, dg.SkipReason)
-    both = evaluate(settings, instance, datetime(2026, 1, 2, 3, 0, tzinfo=UTC))
-    assert sorted(r.partition_key for r in both) == ["daily-20260102t0300", "five-20260102t0300"]
+    quiet = evaluate(settings, instance, cursor=due.cursor)
+    assert quiet.run_requests == [] and quiet.skip_reason
+    assert datetime.fromisoformat(quiet.cursor) >= datetime.fromisoformat(due.cursor)
 
 
 def make_request_folders(settings, request_id, created_at, keep=False, manifest=True):

@@ -1,8 +1,10 @@
 """`synth-pipelines validate | schema | run`: exit codes and messages a person can act on."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +95,40 @@ def test_validate_accepts_a_schema_only_template_request_without_any_data(synth_
 def test_preview_refuses_an_id_that_is_not_a_request_id(synth_env, capsys):
     assert main(["preview", "../etc"]) == 2
     assert "request_id" in capsys.readouterr().err
+
+
+def test_run_prints_progress_at_info_and_ends_with_the_summary(synth_env, tmp_path):
+    """`synth-pipelines run`: each step's start and end, no DEBUG flood, a closing summary, a notification."""
+    from synth_pipelines_tests.dagster_processes import make_dagster_home
+
+    path = write_request(tmp_path / "request.json", quality={"min_overall": 0.3})
+    env = {**os.environ, "DAGSTER_HOME": str(make_dagster_home(tmp_path / "dagster_home"))}
+    script = [sys.executable, "-m", "synth_pipelines.cli"]
+    done = subprocess.run([*script, "run", str(path)], capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest_path = done.stdout.strip().splitlines()[-1]
+    manifest = json.loads(Path(manifest_path).read_text())
+    # Terminal lines: a progress bar redrawn with carriage returns is one (Great Expectations draws one).
+    lines = (done.stderr + done.stdout).rstrip("\n").split("\n")
+    print(f"{len(lines)} lines of output")  # 39 on the small request (Dagster's default logger: 158)
+    assert not [line for line in lines if "DEBUG" in line]
+    assert len(lines) <= 50
+    for step in ("synthesis_request", "trained_model", "synthetic_export", "quality_report", "published_artifact"):
+        assert any(f'Started execution of step "{step}"' in line for line in lines), step
+        assert any(f'Finished execution of step "{step}"' in line for line in lines), step
+    assert any("fitting gaussian_copula" in line for line in lines)  # the run's own context.log.info
+
+    block = lines[lines.index("== small: published ==") :]
+    summary = {line.split()[0]: line.split(maxsplit=1)[1] for line in block[1:]}
+    assert summary["rows"].startswith(f"{manifest['rows']:,} ")
+    assert summary["sha256"] == manifest["sha256"]
+    assert summary["quality"].startswith(f"overall {manifest['quality']['overall']:.3f}")
+    assert summary["checks"].startswith("2 of 2 passed (expectation_suite, min_overall)")
+    assert summary["privacy"].startswith("no DP")
+    assert summary["published"] == f"local: {manifest['locations']['local']}"
+    assert summary["manifest"] == manifest_path == lines[-1].split()[-1]
+
+    notes = subprocess.run([*script, "notifications", "--request-id", "small"], capture_output=True, text=True, env=env)
+    assert notes.returncode == 0
+    (record,) = notes.stdout.splitlines()
+    assert "success" in record.split() and record.endswith(manifest_path)

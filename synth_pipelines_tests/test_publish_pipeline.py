@@ -7,7 +7,7 @@ from dataclasses import replace
 import boto3
 import pytest
 import requests
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
 from synth_pipelines.cli import run_request
 from synth_pipelines.core.request import parse_request
@@ -35,9 +35,8 @@ def test_publish_to_s3_and_ipfs_end_to_end(settings):
         )
         request = parse_request(small_request(request_id="everywhere", publish=["local", "s3", "ipfs"]))
         resource = S3Resource(endpoint_url=endpoint, region_name="us-east-1", **keys)
-        ok, manifest_path, error = run_request(
-            request, replace(settings, publish=publish), DagsterInstance.ephemeral(), s3=resource
-        )
+        instance = DagsterInstance.ephemeral()
+        ok, manifest_path, error = run_request(request, replace(settings, publish=publish), instance, s3=resource)
         assert ok, error
         manifest = json.loads(manifest_path.read_text())
         local_bytes = open(manifest["export_uri"], "rb").read()
@@ -56,6 +55,19 @@ def test_publish_to_s3_and_ipfs_end_to_end(settings):
         manifest_key = s3_location["manifest_uri"].removeprefix(f"s3://{bucket}/")
         copy = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
         assert copy["sha256"] == manifest["sha256"] and copy["locations"]["ipfs"]["cid"] == cid
+
+        # The run page: one click from published_artifact opens the export; its summary says what it is.
+        record = instance.fetch_materializations(AssetKey("published_artifact"), limit=1).records[0]
+        metadata = record.asset_materialization.metadata
+        link = metadata["export_link"].value
+        assert link == s3_location["presigned_url"]
+        opened = requests.get(link, timeout=30)
+        assert opened.ok and hashlib.sha256(opened.content).hexdigest() == manifest["sha256"]
+        summary = metadata["summary"].value
+        assert f"[Open the export]({link})" in summary
+        assert manifest["sha256"] in summary and "overall" in summary and "no DP" in summary
+        gateway = manifest["locations"]["ipfs"]["gateway_url"]
+        assert f"[{gateway}]({gateway})" in summary
 
 
 def test_publish_to_arweave_end_to_end(settings, tmp_path):

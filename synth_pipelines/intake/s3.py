@@ -47,6 +47,9 @@ class S3RequestStore:
         check_request_size(name, self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
         return self._get(key)
 
+    def put_incoming(self, name: str, data: bytes) -> None:
+        self._put(self._key("incoming", name), data)
+
     def accept(self, name: str, request: SynthesisRequest) -> None:
         self.put_accepted(request)
         self.client.delete_object(Bucket=self.bucket, Key=self._key("incoming", name))

@@ -28,10 +28,15 @@ def fired_between(cron: str, start: datetime, end: datetime) -> datetime | None:
     return fired
 
 
-def due_standing_request(request: SynthesisRequest, now: datetime) -> SynthesisRequest | None:
-    """The run of `request` that is due in the tick ending at `now`, or None."""
+def due_standing_request(
+    request: SynthesisRequest, now: datetime, since: datetime | None = None
+) -> SynthesisRequest | None:
+    """The run of `request` due for its cron's last fire in (since, now] (default: the minute before `now`), or None.
+
+    After a gap (the daemon was down) that is one run, for the latest fire, not one per missed fire.
+    """
     assert request.schedule is not None
-    fired = fired_between(request.schedule, now - TICK, now)
+    fired = fired_between(request.schedule, since if since is not None else now - TICK, now)
     return scheduled_request(request, fired) if fired is not None else None
 
 

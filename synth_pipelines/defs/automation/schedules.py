@@ -1,9 +1,12 @@
-"""standing_requests_schedule and the retention job: requests that recur, and artifacts that expire.
+"""standing_requests_sensor and the retention job: requests that recur, and artifacts that expire.
 
-Each standing request carries its own cron string. One schedule ticks every minute and
-starts a run for every standing request whose cron fired since the previous tick, as a
-new partition `<request_id>-<YYYYmmddtHHMM>`; the run key is that partition, so a tick
-evaluated twice starts one run.
+Each standing request carries its own cron string. A sensor, not a schedule: a schedule that
+ticks every minute shows a scheduled run of `synthesize` every minute on the UI's timeline
+whether or not any standing request exists, while a sensor shows nothing until it starts a
+run. Each evaluation starts a run for every standing request whose cron fired since the
+previous evaluation (the cursor), as a new partition `<request_id>-<YYYYmmddtHHMM>`; the run
+key is that partition, so a window evaluated twice starts one run. After a gap (the daemon
+was down) a request runs once, for its latest fire, looking back at most a day.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -18,15 +21,20 @@ from synth_pipelines.resources import ArtifactStoreResource, RequestStoreResourc
 from ..jobs import synthesize_job
 from ..partitions import requests_partitions
 
+LOOK_BACK = timedelta(days=1)
 
-@dg.schedule(
-    cron_schedule="* * * * *",
-    job=synthesize_job,
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
-def standing_requests_schedule(context: dg.ScheduleEvaluationContext, request_store: RequestStoreResource):
-    now = context.scheduled_execution_time or datetime.now(UTC)
+
+def _since(cursor: str | None, now: datetime) -> datetime:
+    """The start of this evaluation's window: the previous evaluation, at most a day ago."""
+    since = datetime.fromisoformat(cursor) if cursor else now - timedelta(minutes=1)
+    return max(since, now - LOOK_BACK)
+
+
+@dg.sensor(job=synthesize_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+def standing_requests_sensor(context: dg.SensorEvaluationContext, request_store: RequestStoreResource):
+    """Start a run of each standing request whose cron fired since the last evaluation."""
+    now = datetime.now(UTC)
+    since = _since(context.cursor, now)
     store = request_store.store()
     run_requests = []
     for request_id in store.standing():
@@ -35,7 +43,7 @@ def standing_requests_schedule(context: dg.ScheduleEvaluationContext, request_st
         if request is None or not is_valid_cron(request.schedule):
             context.log.warning(f"standing request {request_id!r} has no valid schedule; skipped")
             continue
-        run = due_standing_request(request, now)
+        run = due_standing_request(request, now, since)
         if run is None:
             continue
         store.put_accepted(run)
@@ -47,9 +55,10 @@ def standing_requests_schedule(context: dg.ScheduleEvaluationContext, request_st
                 tags={"synth/requester": run.requester, "synth/standing_request": request_id},
             )
         )
+    cursor = now.isoformat()
     if not run_requests:
-        return dg.SkipReason(f"no standing request is due at {now.isoformat()}")
-    return run_requests
+        return dg.SensorResult(skip_reason=f"no standing request is due at {now.isoformat()}", cursor=cursor)
+    return dg.SensorResult(run_requests=run_requests, cursor=cursor)
 
 
 @dg.op

@@ -6,6 +6,7 @@ import dagster as dg
 
 from synth_pipelines.publishing import publish_artifact
 from synth_pipelines.publishing.manifest import build_manifest, public_report_files
+from synth_pipelines.publishing.summary import CheckOutcome, export_link, summary_markdown
 from synth_pipelines.resources import ArtifactStoreResource
 
 from ..intake.assets import request_from
@@ -40,12 +41,16 @@ def published_artifact(
         manifest,
         artifact_store.publish_config(),
     )
-    return dg.Output(
-        content,
-        metadata={
-            "manifest": dg.MetadataValue.path(str(manifest_path)),
-            "export_uri": str(content.get("export_uri")),
-            "sha256": content["sha256"],
-            "dagster/row_count": content["rows"],
-        },
-    )
+    checks = [CheckOutcome("quality_report", c["threshold"], bool(c["passed"])) for c in quality_report["checks"]]
+    metadata = {
+        # The run page's one look at the result: quality, privacy, checks and where it went.
+        "summary": dg.MetadataValue.md(summary_markdown(content, checks)),
+        "manifest": dg.MetadataValue.path(str(manifest_path)),
+        "export_uri": str(content.get("export_uri")),
+        "sha256": content["sha256"],
+        "dagster/row_count": content["rows"],
+    }
+    link = export_link(content)
+    if link is not None:  # a presigned S3 URL, or a gateway URL for content a node serves
+        metadata["export_link"] = dg.MetadataValue.url(link[1])
+    return dg.Output(content, metadata=metadata)
