@@ -184,6 +184,17 @@ class QualitySpec(_Strict):
     )
 
 
+class ValidationSpec(_Strict):
+    """The owner's data contract beyond the `schema` (see data/validation.py)."""
+
+    expectation_suite: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A Great Expectations suite JSON file under SYNTH_DATA_ROOT "
+        '({"name": ..., "expectations": [{"type": ..., "kwargs": {...}}]}): each expectation blocks the run',
+    )
+
+
 class SynthesisRequest(_Strict):
     """One ask: rows like this dataset, made this way, published there."""
 
@@ -201,6 +212,9 @@ class SynthesisRequest(_Strict):
         description="The table's public schema: SDV Metadata plus DayZ V1 parameters. Required for DP requests",
     )
     quality: QualitySpec = Field(default_factory=QualitySpec)
+    validation: ValidationSpec | None = Field(
+        default=None, description="The owner's declared expectations beyond the schema (blocking)"
+    )
     publish: list[Literal["local", "s3", "ipfs"]] = Field(
         default_factory=lambda: ["local"], min_length=1, description="Where to publish: local | s3 | ipfs"
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from synth_pipelines.data.profiling import DatasetProfile
 from synth_pipelines.quality import build_quality_report, check_description, publish_gate, threshold_checks
 from synth_pipelines.resources import WorkAreaResource
 
@@ -19,13 +20,26 @@ from ..partitions import requests_partitions
 THRESHOLDS = ("min_overall", "min_diagnostic", "max_mia_auc", "min_tstr_ratio")
 
 
-def scoring_metadata(profile_metadata: dict, schema) -> dict:
-    """The SDV table metadata the scores use: the profile's kinds, with the request's declared sdtypes over them."""
-    columns = {name: dict(meta) for name, meta in profile_metadata["columns"].items()}
+# Treatments whose output is repeated or made up, not learnt: scored as PII (every metric skips them).
+NOT_LEARNT = ("kept", "generated_text", "generated_fake")
+
+
+def scoring_metadata(profile_metadata: dict, schema, treatments: dict | None = None) -> dict:
+    """The SDV table metadata the scores use: the profile's kinds, with the request's declared sdtypes over them.
+
+    `treatments` (the profile's, column → treatment) leaves dropped columns out and scores the unlearnt ones as PII.
+    """
+    treatments = treatments or {}
+    columns = {
+        name: dict(meta) for name, meta in profile_metadata["columns"].items() if treatments.get(name) != "dropped"
+    }
     if schema is not None:
         for name, meta in schema.columns.items():
             if name in columns and meta.get("sdtype") and meta["sdtype"] != columns[name].get("sdtype"):
                 columns[name] = {k: meta[k] for k in ("sdtype", "datetime_format") if k in meta}
+    for name in columns:
+        if treatments.get(name) in NOT_LEARNT:
+            columns[name] = {"sdtype": "pii"}
     return {**profile_metadata, "columns": columns}
 
 
@@ -50,18 +64,20 @@ def quality_report(
     request = request_from(synthesis_request)
     private = request.privacy is not None
     schema = getattr(request, "schema", None)
+    profile = DatasetProfile.from_dict(dataset_profile)
     train = pd.read_parquet(validated_dataset["train_path"])
     holdout = pd.read_parquet(validated_dataset["holdout_path"])
     result = build_quality_report(
         train,
         holdout if len(holdout) else None,
         Path(synthetic_export["path"]),
-        scoring_metadata(dataset_profile["metadata"], schema),
+        scoring_metadata(dataset_profile["metadata"], schema, profile.treatments),
         request.quality,
         work_area.folder(request.request_id, "quality"),
         seed=request.seed,
         differentially_private=private,
         schema=schema,
+        column_treatment=profile.columns,
     )
     checks = {c["threshold"]: c for c in threshold_checks(result.scores, request.quality)}
     metadata = {
