@@ -113,6 +113,8 @@ def _limit(value: Any) -> str:
         return "numeric dtypes"
     if isinstance(value, list | tuple | set) and len(value) > SHOWN_LIST:
         return f"[{len(value)} values]"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # GX stores declared bounds as floats; show them as declared
     return str(value)
 
 
