@@ -18,6 +18,7 @@ from dagster import DagsterInstance
 
 from synth_pipelines.cli import run_request
 from synth_pipelines.core.request import parse_request
+from synth_pipelines.core.table_schema import draft_schema
 from synth_pipelines.data.profiling import DatasetProfile, profile_dataset
 from synth_pipelines.data.validation import validate_dataset
 from synth_pipelines.publishing.retention import find_expired, remove
@@ -43,7 +44,7 @@ def test_profile_holds_kinds_and_counts_only(adult_small_frame) -> None:
     text = json.dumps(profile.to_dict())
     assert MARKER not in text and str(MARKER_NUMBER) not in text
     for column in profile.columns:
-        assert set(column) == {"name", "dtype", "sdtype", "missing_rate", "cardinality", "pii"}
+        assert set(column) == {"name", "dtype", "sdtype", "missing_rate", "cardinality", "pii", "treatment", "reason"}
     assert profile.metadata["columns"]["occupation"] == {"sdtype": "categorical"}
     # an old profile (with min/max and SDV's detected ranges) is read back without them
     old = {
@@ -60,7 +61,8 @@ def test_validation_failure_names_counts_never_the_observed_value() -> None:
     assert profile.sdtypes["amount"] == "numerical"
     dirty = clean.astype({"amount": object})
     dirty.loc[7, "amount"] = MARKER  # a text value in a numerical column: the type expectation fails on it
-    request = parse_request(small_request(quality={"target_column": "label"}))
+    # The owner declares `amount` numerical (the blocking contract); the draft's values are this test's own.
+    request = parse_request(small_request(quality={"target_column": "label"}, schema=draft_schema(clean)))
     outcome = validate_dataset(dirty, profile, request)
     assert not outcome.success
     message = outcome.failure_message()

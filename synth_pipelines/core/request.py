@@ -226,6 +226,17 @@ def dataset_problem(synthesizer: object, has_dataset: bool) -> tuple[str, str] |
     return None
 
 
+class ValidationSpec(_Strict):
+    """The owner's data contract beyond the `schema` (see data/validation.py)."""
+
+    expectation_suite: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A Great Expectations suite JSON file under SYNTH_DATA_ROOT "
+        '({"name": ..., "expectations": [{"type": ..., "kwargs": {...}}]}): each expectation blocks the run',
+    )
+
+
 class SynthesisRequest(_Strict):
     """One ask: rows like this dataset, made this way, published there."""
 
@@ -252,6 +263,9 @@ class SynthesisRequest(_Strict):
         description="A shipped schema by name instead of `schema` (`synth-pipelines templates` lists them)",
     )
     quality: QualitySpec = Field(default_factory=QualitySpec)
+    validation: ValidationSpec | None = Field(
+        default=None, description="The owner's declared expectations beyond the schema (blocking)"
+    )
     publish: list[PublishTarget] = Field(
         default_factory=_local_only, min_length=1, description="Where to publish: local | s3 | ipfs | arweave"
     )

@@ -118,6 +118,23 @@ def check_request_context(request: SynthesisRequest, data_root: Path) -> None:
             resolve_local_dataset(request.quality.holdout_uri, data_root)
         except RequestError as exc:
             raise RequestError([("quality.holdout_uri", m) for _, m in exc.problems]) from None
+    if request.validation is not None and request.validation.expectation_suite:
+        expectation_suite_path(request, data_root)
+
+
+def expectation_suite_path(request: SynthesisRequest, data_root: Path) -> Path | None:
+    """The request's GX suite file under the data root, checked to load; None when the request names none."""
+    from synth_pipelines.data.validation import SUITE_FIELD, load_suite
+
+    suite = request.validation.expectation_suite if request.validation is not None else None
+    if not suite:
+        return None
+    try:
+        path = resolve_local_dataset(suite, data_root)
+    except RequestError as exc:
+        raise RequestError([(SUITE_FIELD, m) for _, m in exc.problems]) from None
+    load_suite(path)
+    return path
 
 
 def validate_request_bytes(raw: bytes | str, data_root: Path) -> SynthesisRequest:

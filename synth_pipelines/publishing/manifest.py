@@ -3,7 +3,8 @@
 The `quality` block is the quality report's public scores: for a DP request those are
 computed on synthetic rows alone. When the request set thresholds, a DP manifest also
 carries `publish_gate`: the gate compared with the real rows outside the ε guarantee.
-A DP fit's duration grows with the rows it saw, so a DP manifest has no train_seconds.
+A DP fit's duration grows with the rows it saw, so a DP manifest has no train_seconds (nor
+the training sample's size, which any other manifest states).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def build_manifest(
     }
     if request.privacy is None:
         manifest["synthesizer"]["train_seconds"] = training_record["train_seconds"]
+        # A bounded training sample (training/treated.py): how many rows the fit saw, of how many.
+        if training_record.get("training_sample"):
+            manifest["synthesizer"]["training_sample"] = training_record["training_sample"]
     if request.template is not None:
         manifest["template"] = request.template
     if quality.get("publish_gate"):

@@ -292,6 +292,10 @@ def render_markdown(scores: dict[str, Any], checks: list[dict[str, Any]]) -> str
     if scores.get("skipped"):
         lines += ["", "Not computed: " + "; ".join(f"{k} ({v})" for k, v in scores["skipped"].items())]
     lines += ["", _plan_sentence(scores)]
+    if scores.get("column_treatment"):
+        from synth_pipelines.data.treatment import treatment_markdown
+
+        lines += ["", "**Column treatment**", "", treatment_markdown(scores["column_treatment"])]
     return "\n".join(lines)
 
 
@@ -354,6 +358,14 @@ def render_html(scores: dict[str, Any], checks: list[dict[str, Any]], images: di
         encoded = base64.b64encode(path.read_bytes()).decode("ascii")
         sections.append(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{encoded}"></figure>')
     sections += ["<h2>Sampling plan</h2>", f"<p>{html.escape(_plan_sentence(scores))}</p>"]
+    if scores.get("column_treatment"):
+        sections += [
+            "<h2>Column treatment</h2>",
+            _table(
+                ["column", "treatment", "sdtype", "reason"],
+                [[c["name"], c["treatment"], c["sdtype"], c["reason"]] for c in scores["column_treatment"]],
+            ),
+        ]
     sections += [
         "<h2>All scores</h2>",
         f"<pre>{html.escape(json.dumps(_json_ready(scores), indent=2))}</pre>",
@@ -380,11 +392,13 @@ def build_quality_report(
     *,
     differentially_private: bool = False,
     schema: Any = None,
+    column_treatment: list[dict[str, Any]] | None = None,
 ) -> QualityReportResult:
     """Score the export at `synthetic` and write the private report and the public scores under `out_dir`.
 
     `differentially_private` (the request has a privacy block) restricts the public scores to
-    synthetic-only values; `schema` (the request's TableSchema, public) adds the in-domain shares.
+    synthetic-only values; `schema` (the request's TableSchema, public) adds the in-domain shares;
+    `column_treatment` (the profile's per-column treatment, kinds and counts) is shown in the report.
     """
     started = time.perf_counter()
     synthetic_frame = read_synthetic(Path(synthetic))
@@ -394,6 +408,10 @@ def build_quality_report(
     scores["seconds"]["read"] = read_seconds
     synthetic_only = synthetic_only_scores(synthetic_frame, schema)
     scores["synthetic_only"] = synthetic_only
+    if column_treatment:
+        scores["column_treatment"] = [
+            {k: c.get(k) for k in ("name", "treatment", "sdtype", "reason")} for c in column_treatment
+        ]
 
     return write_report(
         real_train,
@@ -623,11 +641,26 @@ def threshold_checks(scores: dict[str, Any], spec: QualitySpec) -> list[dict[str
     return checks
 
 
-def scoring_metadata(profile_metadata: dict[str, Any], schema: Any) -> dict[str, Any]:
-    """The SDV table metadata the scores use: the profile's kinds, with the request's declared sdtypes over them."""
-    columns = {name: dict(meta) for name, meta in profile_metadata["columns"].items()}
+# Treatments whose output is repeated or made up, not learnt: scored as PII (every metric skips them).
+NOT_LEARNT = ("kept", "generated_text", "generated_fake")
+
+
+def scoring_metadata(
+    profile_metadata: dict[str, Any], schema: Any, treatments: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The SDV table metadata the scores use: the profile's kinds, with the request's declared sdtypes over them.
+
+    `treatments` (the profile's, column -> treatment) leaves dropped columns out and scores the unlearnt ones as PII.
+    """
+    treatments = treatments or {}
+    columns = {
+        name: dict(meta) for name, meta in profile_metadata["columns"].items() if treatments.get(name) != "dropped"
+    }
     if schema is not None:
         for name, meta in schema.columns.items():
             if name in columns and meta.get("sdtype") and meta["sdtype"] != columns[name].get("sdtype"):
                 columns[name] = {k: meta[k] for k in ("sdtype", "datetime_format") if k in meta}
+    for name in columns:
+        if treatments.get(name) in NOT_LEARNT:
+            columns[name] = {"sdtype": "pii"}
     return {**profile_metadata, "columns": columns}

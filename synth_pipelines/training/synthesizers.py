@@ -223,4 +223,6 @@ def load_model(path: Path, copula_sampling: str = "table") -> FittedModel:
         model = cloudpickle.load(handle)
     if isinstance(model, SDVModel):
         model.copula_sampling = copula_sampling
+    elif hasattr(model, "set_copula_sampling"):  # a TreatedModel wraps an SDVModel
+        model.set_copula_sampling(copula_sampling)
     return model

@@ -13,7 +13,9 @@ from synth_pipelines.core.uris import is_s3_uri
 from synth_pipelines.data.loading import load_dataset, resolve_local_dataset
 from synth_pipelines.data.profiling import DatasetProfile, profile_dataset
 from synth_pipelines.data.splitting import split_holdout
-from synth_pipelines.data.validation import validate_dataset
+from synth_pipelines.data.treatment import declared_plan, normalise, treatment_markdown
+from synth_pipelines.data.validation import load_suite, validate_dataset
+from synth_pipelines.intake.requests import expectation_suite_path
 from synth_pipelines.privacy.domain import domain_from_schema
 from synth_pipelines.publishing import sha256_file
 from synth_pipelines.resources import ArtifactStoreResource, DataSourceResource, WorkAreaResource
@@ -42,6 +44,7 @@ def schema_profile(request: SynthesisRequest) -> dict:
     """A DP or schema_only request's profile: the declared schema's kinds, nothing read from rows."""
     schema = request.schema
     assert schema is not None  # the request contract refuses a DP request without one
+    treatments = {t.name: t for t in declared_plan(schema.columns)}
     columns = [
         {
             "name": name,
@@ -51,6 +54,8 @@ def schema_profile(request: SynthesisRequest) -> dict:
             "cardinality": None,
             "pii": meta.get("pii", False)
             or meta.get("sdtype") not in ("numerical", "datetime", "categorical", "ordinal", "boolean", "id"),
+            "treatment": treatments[name].treatment,
+            "reason": treatments[name].reason,
         }
         for name, meta in schema.columns.items()
     ]
@@ -109,11 +114,13 @@ def raw_dataset(
 def dataset_profile(synthesis_request: dict, raw_dataset: dict) -> dg.Output[dict]:
     """Column kinds and counts; for a DP request the declared schema's kinds alone."""
     request = request_from(synthesis_request)
-    declared = request.privacy is not None or request.schema_only
-    if declared:
+    from_schema = request.privacy is not None or request.schema_only
+    if from_schema:
         payload = schema_profile(request)
     else:
-        payload = profile_dataset(pd.read_parquet(raw_dataset["path"])).to_dict()
+        schema = request.schema
+        sdtypes = {n: m["sdtype"] for n, m in schema.columns.items() if m.get("sdtype")} if schema else None
+        payload = profile_dataset(pd.read_parquet(raw_dataset["path"]), sdtypes).to_dict()
     profile = DatasetProfile.from_dict(payload)
     schema = dg.TableSchema(
         columns=[
@@ -123,6 +130,8 @@ def dataset_profile(synthesis_request: dict, raw_dataset: dict) -> dg.Output[dic
             dg.TableColumn("missing_rate", "float"),
             dg.TableColumn("cardinality", "int"),
             dg.TableColumn("pii", "bool"),
+            dg.TableColumn("treatment", "string"),
+            dg.TableColumn("reason", "string"),
         ]
     )
     records = [dg.TableRecord({k: v for k, v in c.items() if v is not None}) for c in profile.columns]
@@ -132,7 +141,8 @@ def dataset_profile(synthesis_request: dict, raw_dataset: dict) -> dg.Output[dic
             columns=[dg.TableColumn(c["name"], c["dtype"], description=c["sdtype"]) for c in profile.columns]
         ),
         "pii_columns": ", ".join(profile.pii_columns) or "none",
-        "kinds_from": "the request's schema (nothing read from rows)" if declared else "the data",
+        "column_treatment": dg.MetadataValue.md(treatment_markdown(profile.columns)),
+        "kinds_from": "the request's schema (nothing read from rows)" if from_schema else "the data",
     }
     if profile.rows is not None:
         metadata["dagster/row_count"] = profile.rows
@@ -148,8 +158,14 @@ def dataset_profile(synthesis_request: dict, raw_dataset: dict) -> dg.Output[dic
             "expectation_suite",
             asset="validated_dataset",
             blocking=True,
-            description="The Great Expectations suite built from the profile and the request",
-        )
+            description="The owner's contract: the request's schema, the columns it names and its GX suite file",
+        ),
+        dg.AssetCheckSpec(
+            "inferred_expectations",
+            asset="validated_dataset",
+            blocking=False,
+            description="Checks inferred from the data's own profile: warnings, never blocking",
+        ),
     ],
 )
 def validated_dataset(
@@ -158,6 +174,7 @@ def validated_dataset(
     raw_dataset: dict,
     dataset_profile: dict,
     work_area: WorkAreaResource,
+    data_source: DataSourceResource,
 ):
     """Data that passed its suite, split into training rows and a holdout the model never sees."""
     request = request_from(synthesis_request)
@@ -172,25 +189,47 @@ def validated_dataset(
         return
     frame = pd.read_parquet(raw_dataset["path"])
     private = request.privacy is not None
-    if private:
+    profile = DatasetProfile.from_dict(dataset_profile)
+    if not private:
+        frame = normalise(frame).frame  # the same row-local clean-up the profile saw
+    try:
+        suite_path = expectation_suite_path(request, data_source.root)
+        suite = load_suite(suite_path) if suite_path is not None else None
+    except RequestError as exc:
+        raise dg.Failure(f"validation refused: {exc}", metadata=exc.to_dict()) from None
+    if private and suite is None:
         # Whether a check passes is a function of the rows; for a DP request nothing about them may
-        # reach the UI or decide what runs. The DP fit clips and folds every value into the declared
-        # domain instead, so out-of-contract values change counts, never the structure.
+        # reach the UI or decide what runs unless the owner asked for it (a suite file). The DP fit
+        # clips and folds every value into the declared domain instead.
         outcome_description = "DP request: values are coerced into the declared schema; no check reads the rows"
         evaluated = 0
+        inferred = "DP request: no check is inferred from the rows"
     else:
-        outcome = validate_dataset(frame, DatasetProfile.from_dict(dataset_profile), request)
-        if not outcome.success:
-            message = outcome.failure_message()
+        outcome = validate_dataset(frame, None if private else profile, request, suite)
+        inferred = outcome.warning_message() if not private else "DP request: no check is inferred from the rows"
+        if not private:
             yield dg.AssetCheckResult(
-                check_name="expectation_suite",
-                passed=False,
-                description=message,
-                metadata={"failed": len(outcome.failures), "evaluated": outcome.evaluated},
+                check_name="inferred_expectations",
+                passed=not outcome.warnings,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=inferred,
+                metadata={"not_met": len(outcome.warnings), "evaluated": outcome.inferred},
             )
+        if not outcome.success:
+            message = outcome.failure_message(counts=not private)
+            metadata = {"failed": len(outcome.failures), "evaluated": outcome.evaluated}
+            if private:
+                message += "\n(DP request: this gate read the rows at the owner's request; it is outside ε)"
+            yield dg.AssetCheckResult(
+                check_name="expectation_suite", passed=False, description=message, metadata=metadata
+            )
+            if private:
+                yield dg.AssetCheckResult(check_name="inferred_expectations", passed=True, description=inferred)
             raise dg.Failure(f"validation failed for {request.request_id!r}: {message}")
-        outcome_description = f"all {outcome.evaluated} expectations passed"
+        outcome_description = f"all {outcome.evaluated} declared expectations met"
         evaluated = outcome.evaluated
+    if not private:
+        frame = frame.drop(columns=profile.columns_with("dropped"))
     domain = domain_from_schema(request.schema) if private else None
     train, holdout = split_holdout(frame, seed=request.seed, domain=domain)
     del frame
@@ -212,3 +251,5 @@ def validated_dataset(
     yield dg.AssetCheckResult(
         check_name="expectation_suite", passed=True, description=outcome_description, metadata={"evaluated": evaluated}
     )
+    if private:
+        yield dg.AssetCheckResult(check_name="inferred_expectations", passed=True, description=inferred)

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from synth_pipelines.data.profiling import DatasetProfile
 from synth_pipelines.quality import (
     THRESHOLDS,
     build_quality_report,
@@ -50,18 +51,20 @@ def quality_report(
     if request.schema_only:  # no real rows: validity against the schema
         result = build_schema_only_report(Path(synthetic_export["path"]), schema, request.quality, out_dir)
     else:
+        profile = DatasetProfile.from_dict(dataset_profile)
         train = pd.read_parquet(validated_dataset["train_path"])
         holdout = pd.read_parquet(validated_dataset["holdout_path"])
         result = build_quality_report(
             train,
             holdout if len(holdout) else None,
             Path(synthetic_export["path"]),
-            scoring_metadata(dataset_profile["metadata"], schema),
+            scoring_metadata(dataset_profile["metadata"], schema, profile.treatments),
             request.quality,
             out_dir,
             seed=request.seed,
             differentially_private=private,
             schema=schema,
+            column_treatment=profile.columns,
         )
     checks = {c["threshold"]: c for c in threshold_checks(result.scores, request.quality)}
     metadata = {

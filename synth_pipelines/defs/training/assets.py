@@ -6,12 +6,13 @@ import dagster as dg
 import pandas as pd
 
 from synth_pipelines.core.request import RequestError
-from synth_pipelines.data.profiling import metadata_from_dict
+from synth_pipelines.data.profiling import DatasetProfile, model_metadata
 from synth_pipelines.executors import TRAINING_OP_TAGS
 from synth_pipelines.generation.export import kinds_of
 from synth_pipelines.privacy.ledger import charge_training, entries_markdown
 from synth_pipelines.resources import ComputeResource, PrivacyLedgerResource, WorkAreaResource
 from synth_pipelines.training.synthesizers import fit_model, save_model
+from synth_pipelines.training.treated import fit_treated
 
 from ..failures import refused
 from ..intake.assets import request_from
@@ -57,16 +58,22 @@ def trained_model(
     train = pd.DataFrame() if request.schema_only else pd.read_parquet(validated_dataset["train_path"])
     private = request.privacy is not None
     ledger_entries = reserve_budget(context, request, privacy_ledger) if private else None
-    if request.schema is not None and not private:
-        metadata = metadata_from_dict(request.schema.metadata["tables"][request.schema.table])
-    else:
-        metadata = metadata_from_dict(dataset_profile["metadata"])
     context.log.info(f"fitting {request.synthesizer.name} on {device}")
-    model = fit_model(
-        train, metadata, request.synthesizer, request.privacy, device=device, seed=request.seed, schema=request.schema
-    )
+    if private or request.schema_only:
+        model = fit_model(
+            train, None, request.synthesizer, request.privacy, device=device, seed=request.seed, schema=request.schema
+        )
+    else:
+        model = fit_treated(
+            train,
+            model_metadata(dataset_profile["metadata"], request.schema),
+            DatasetProfile.from_dict(dataset_profile).treatments,
+            request.synthesizer,
+            device=device,
+            seed=request.seed,
+        )
     # A DP or schema_only model's output types are the schema's; any other follows the training data's dtypes.
-    kinds = model.schema.kinds() if private or request.schema_only else kinds_of(train)
+    kinds = model.schema.kinds() if private or request.schema_only else kinds_of(train[model.order])
     del train
     path = work_area.folder(request.request_id, "model") / "model.pkl"
     save_model(model, path)
@@ -82,6 +89,9 @@ def trained_model(
     if not private:  # a DP fit's duration and size grow with the rows it saw
         metadata_out["train_seconds"] = record["train_seconds"]
         metadata_out["training_rows"] = record["training_rows"]
+        sample = record.get("training_sample") or {}
+        if sample.get("sampled"):
+            metadata_out["training_sample"] = sample["how"]
         metadata_out["model_bytes"] = path.stat().st_size
         if loss_curve:
             metadata_out["final_loss"] = dg.MetadataValue.json(loss_curve[-1])
