@@ -112,7 +112,7 @@ def test_run_prints_progress_at_info_and_ends_with_the_summary(synth_env, tmp_pa
     lines = (done.stderr + done.stdout).rstrip("\n").split("\n")
     print(f"{len(lines)} lines of output")  # 39 on the small request (Dagster's default logger: 158)
     assert not [line for line in lines if "DEBUG" in line]
-    assert len(lines) <= 50
+    assert len(lines) <= 50, '\n'.join(lines)
     for step in ("synthesis_request", "trained_model", "synthetic_export", "quality_report", "published_artifact"):
         assert any(f'Started execution of step "{step}"' in line for line in lines), step
         assert any(f'Finished execution of step "{step}"' in line for line in lines), step
@@ -123,7 +123,7 @@ def test_run_prints_progress_at_info_and_ends_with_the_summary(synth_env, tmp_pa
     assert summary["rows"].startswith(f"{manifest['rows']:,} ")
     assert summary["sha256"] == manifest["sha256"]
     assert summary["quality"].startswith(f"overall {manifest['quality']['overall']:.3f}")
-    assert summary["checks"].startswith("2 of 2 passed (expectation_suite, min_overall)")
+    assert summary["checks"].startswith("3 of 3 passed (inferred_expectations, expectation_suite, min_overall)")
     assert summary["privacy"].startswith("no DP")
     assert summary["published"] == f"local: {manifest['locations']['local']}"
     assert summary["manifest"] == manifest_path == lines[-1].split()[-1]

@@ -257,6 +257,10 @@ def _run(frame: pd.DataFrame, name: str, expectations: list[Any]) -> list[Any]:
     if not expectations:
         return []
     context = gx.get_context(mode="ephemeral")
+    # No progress bars: a run's output is its steps and its summary, not a redrawn bar per suite.
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     source = context.data_sources.add_pandas(name="synth_pipelines")
     asset = source.add_dataframe_asset(name=name)
     batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": frame})
