@@ -39,7 +39,7 @@ def _number(value: Any) -> str:
 
 def is_dp(manifest: Mapping[str, Any]) -> bool:
     """A DP release: a privacy block from a mechanism that read rows (schema_only has one with no rows read)."""
-    privacy = manifest.get("privacy")
+    privacy = manifest.get("privacy") or {}
     return bool(privacy) and privacy.get("real_data_read") is not False
 
 
@@ -48,8 +48,8 @@ def quality_text(manifest: Mapping[str, Any]) -> str:
     quality = manifest.get("quality") or {}
     if is_dp(manifest):
         scalars = {k: v for k, v in quality.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        shown = ", ".join(f"{k} {_number(v)}" for k, v in scalars.items()) or "none"
-        return f"public scores (synthetic rows only, covered by ε): {shown}"
+        public = ", ".join(f"{k} {_number(v)}" for k, v in scalars.items()) or "none"
+        return f"public scores (synthetic rows only, covered by ε): {public}"
     names = HEADLINE_SCORES if "overall" in quality else SCHEMA_SCORES
     shown = [f"{name.replace('_', ' ')} {_number(quality[name])}" for name in names if name in quality]
     return ", ".join(shown) or "no scores in the manifest"
@@ -75,6 +75,8 @@ def checks_text(checks: Sequence[CheckOutcome]) -> str:
     applied = [c for c in checks if c.set_by_request]
     unset = sorted(c.name for c in checks if not c.set_by_request)
     failed = [f"{c.asset}.{c.name}" for c in applied if not c.passed]
+    if not checks:
+        return "none ran"
     text = f"{sum(c.passed for c in applied)} of {len(applied)} passed"
     if applied:
         text += " (" + ", ".join(f"{c.name}{'' if c.passed else ' FAILED'}" for c in applied) + ")"
