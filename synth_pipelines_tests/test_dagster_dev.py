@@ -4,6 +4,7 @@ import json
 import os
 
 import pytest
+import requests
 
 from synth_pipelines.intake.requests import LocalRequestStore
 from synth_pipelines.publishing import NotificationStore
@@ -97,3 +98,58 @@ def test_ui_graph_and_daemon_sensor_run_a_dropped_request(synth_env, tmp_path):
     rejected = store.rejected_errors()
     assert [e["file"] for e in rejected] == ["malformed.json"]
     assert rejected[0]["errors"][0]["field"] == "request"
+
+
+FORM = """query Form($selector: PipelineSelector!) { runConfigSchemaOrError(selector: $selector) {
+  __typename ... on RunConfigSchema { rootDefaultYaml } ... on PythonError { message } } }"""
+LAUNCH = """mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } }
+  ... on RunConfigValidationInvalid { errors { message } } ... on PythonError { message } } }"""
+RESULT = """query Result { assetOrError(assetKey: {path: ["published_artifact"]}) { ... on Asset {
+  assetMaterializations(limit: 5) {
+    partition runId metadataEntries { label ... on MarkdownMetadataEntry { mdStr } } } } } }"""
+
+
+def test_a_request_launched_from_the_form_runs_once_and_shows_its_result(synth_env, tmp_path):
+    """The launchpad's path, over the webserver's GraphQL: the form, its refusals, the run, the result."""
+    from synth_pipelines.graphql_client import repository_selector
+
+    env = {**os.environ, "DAGSTER_HOME": str(make_dagster_home(tmp_path / "dagster_home"))}
+    request = small_request(request_id="from-the-form", quality={"min_overall": 0.3})
+    with dagster_dev(env, tmp_path / "dagster-dev.log") as url:
+        repository = repository_selector(url, "submit_request")
+        selector = {**repository, "jobName": "submit_request"}
+        form = graphql(url, FORM, {"selector": {**repository, "pipelineName": "submit_request"}})
+        form = form["runConfigSchemaOrError"]
+        assert form["__typename"] == "RunConfigSchema"
+        prefilled = form["rootDefaultYaml"]  # what the launchpad starts from
+        assert "chunk_rows: 10000" in prefilled and "gaussian_copula" in prefilled
+        assert not [word for word in ("resources", "ops", "ledger", "root") if f"{word}:" in prefilled]
+
+        def launch(config):
+            # The webserver answers a launch that raised with HTTP 500 and the PythonError in `data`.
+            params = {"params": {"selector": selector, "runConfigData": config}}
+            answer = requests.post(f"{url}/graphql", json={"query": LAUNCH, "variables": params}, timeout=60)
+            return answer.json()["data"]["launchRun"]
+
+        typed = launch({**request, "rows": "many"})  # Dagster's config check
+        assert typed["__typename"] == "RunConfigValidationInvalid" and "rows" in typed["errors"][0]["message"]
+        ranged = launch({**request, "rows": 0})  # the request's own check, in the form's config mapping
+        assert ranged["__typename"] == "PythonError" and "request refused: rows:" in ranged["message"]
+        assert graphql(url, RUNS)["runsOrError"]["results"] == []  # refused: no run exists
+
+        assert launch(request)["__typename"] == "LaunchRunSuccess"
+
+        def both_done():
+            runs = graphql(url, RUNS)["runsOrError"]["results"]
+            done = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+            return runs if len(done) == 2 else None
+
+        runs = wait_for(both_done, 600, "the submit run and the request's run to finish", interval=3)
+        assert [r["status"] for r in runs] == ["SUCCESS", "SUCCESS"]
+        partitions = [{t["key"]: t["value"] for t in r["tags"]}.get("dagster/partition") for r in runs]
+        assert len(partitions) == 2 and set(partitions) == {"from-the-form", None}  # once, via the intake sensor
+        materialization = graphql(url, RESULT)["assetOrError"]["assetMaterializations"][0]
+        assert materialization["partition"] == "from-the-form"
+        summary = {e["label"]: e.get("mdStr") for e in materialization["metadataEntries"]}["summary"]
+        assert "overall" in summary and "min_overall" in summary and "no DP" in summary

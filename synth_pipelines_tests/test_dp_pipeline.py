@@ -8,6 +8,7 @@ and compares the public manifests: only noise may differ.
 """
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -50,6 +51,13 @@ def test_dp_request_publishes_its_privacy_block_and_charges_every_attempt(settin
     assert abs(sum(privacy["epsilon_by_stage"].values()) - privacy["epsilon_total"]) < 1e-9
     assert {"delta", "accountant", "mechanism"} <= set(privacy)
     assert privacy["delta_was_default"] is True and privacy["delta"] == 1e-7  # the schema declares no num_rows
+    # The run page's summary: the public scores and the ε spent, no score computed against the real rows.
+    published = instance.get_latest_materialization_event(dg.AssetKey("published_artifact"))
+    summary = published.asset_materialization.metadata["summary"].value
+    assert "ε spent" in summary
+    quality_row = next(line for line in summary.splitlines() if line.startswith("| quality |"))
+    shown = re.findall(r"(\w+) [\d.,]+", quality_row.split("covered by ε):", 1)[1])
+    assert shown and set(shown) <= set(manifest["quality"])  # only the public block's own scores
     # A second run of the same request releases fresh noise: it is charged again.
     ok, _, error = run_request(dp_request(request_id="dp-one"), settings, instance)
     assert ok, error

@@ -146,6 +146,19 @@ def test_the_embedded_ipfs_record_says_nothing_serves_it(adult_run) -> None:
     assert "computed locally" in ipfs["note"] and "serves" in ipfs["note"]
 
 
+def test_the_summary_says_no_data_was_read_and_offers_no_link_nothing_serves(adult_run) -> None:
+    from synth_pipelines.publishing.summary import summary_lines
+
+    manifest = adult_run["manifest"]
+    lines = [line.strip() for line in summary_lines(manifest, (), "manifest.json")]
+    assert next(line for line in lines if line.startswith("privacy")).endswith("no real data read (schema_only): ε 0")
+    assert next(line for line in lines if line.startswith("quality")).split(maxsplit=1)[1].startswith("diagnostic")
+    cid = manifest["locations"]["ipfs"]["cid"]
+    assert any(line.endswith(f"ipfs: ipfs://{cid} (CID computed locally; nothing serves it)") for line in lines)
+    event = adult_run["instance"].get_latest_materialization_event(dg.AssetKey("published_artifact"))
+    assert "export_link" not in event.asset_materialization.metadata  # no node serves the bytes: no URL
+
+
 def test_synthetic_export_shows_its_first_20_rows_as_a_preview(adult_run) -> None:
     event = adult_run["instance"].get_latest_materialization_event(dg.AssetKey("synthetic_export"))
     preview = event.asset_materialization.metadata["preview"]

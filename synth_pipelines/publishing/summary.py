@@ -48,8 +48,8 @@ def quality_text(manifest: Mapping[str, Any]) -> str:
     quality = manifest.get("quality") or {}
     if is_dp(manifest):
         scalars = {k: v for k, v in quality.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        shown = ", ".join(f"{k} {_number(v)}" for k, v in scalars.items()) or "none"
-        return f"public scores (synthetic rows only, covered by ε): {shown}"
+        public = ", ".join(f"{k} {_number(v)}" for k, v in scalars.items()) or "none"
+        return f"public scores (synthetic rows only, covered by ε): {public}"
     names = HEADLINE_SCORES if "overall" in quality else SCHEMA_SCORES
     scores = [f"{name.replace('_', ' ')} {_number(quality[name])}" for name in names if name in quality]
     return ", ".join(scores) or "no scores in the manifest"
@@ -75,6 +75,8 @@ def checks_text(checks: Sequence[CheckOutcome]) -> str:
     applied = [c for c in checks if c.set_by_request]
     unset = sorted(c.name for c in checks if not c.set_by_request)
     failed = [f"{c.asset}.{c.name}" for c in applied if not c.passed]
+    if not checks:
+        return "none ran"
     text = f"{sum(c.passed for c in applied)} of {len(applied)} passed"
     if applied:
         text += " (" + ", ".join(f"{c.name}{'' if c.passed else ' FAILED'}" for c in applied) + ")"
