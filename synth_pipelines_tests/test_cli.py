@@ -114,7 +114,7 @@ def test_run_prints_progress_at_info_and_ends_with_the_summary(synth_env, tmp_pa
     lines = (stderr + stdout).rstrip("\n").split("\n")
     print(f"{len(lines)} lines of output")  # 38 on the small request (Dagster's default logger: 158)
     assert not [line for line in lines if "DEBUG" in line]
-    assert len(lines) <= 50, '\n'.join(lines)
+    assert len(lines) <= 50, "\n".join(lines)
     for step in ("synthesis_request", "trained_model", "synthetic_export", "quality_report", "published_artifact"):
         assert any(f'Started execution of step "{step}"' in line for line in lines), step
         assert any(f'Finished execution of step "{step}"' in line for line in lines), step

@@ -177,12 +177,22 @@ def export_chunks(
 ) -> ExportResult:
     """Merge chunk files, in order, into one CSV or Parquet file; hash it while writing."""
     schema = arrow_schema(kinds)
+    return export_tables((read_chunk(path).cast(schema) for path in chunk_files), kinds, out_path, fmt, compression)
+
+
+def export_tables(
+    tables: Iterable[pa.Table], kinds: dict[str, str], out_path: Path, fmt: str, compression: str
+) -> ExportResult:
+    """Write Arrow tables of the export's schema, in order, into one CSV or Parquet file; hash it while writing.
+
+    A Parquet row group per table; the file appears under its name only once complete.
+    """
+    schema = arrow_schema(kinds)
     rows = 0
 
-    def tables() -> Iterator[pa.Table]:
+    def counted() -> Iterator[pa.Table]:
         nonlocal rows
-        for path in chunk_files:
-            table = read_chunk(path).cast(schema)
+        for table in tables:
             rows += table.num_rows
             yield table
 
@@ -191,10 +201,10 @@ def export_chunks(
         if fmt == "parquet":
             codec = None if compression == "none" else compression
             with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema, compression=codec) as writer:
-                for table in tables():
+                for table in counted():
                     writer.write_table(table, row_group_size=max(table.num_rows, 1))
         elif fmt == "csv":
-            _write_csv(sink, tables(), compression)
+            _write_csv(sink, counted(), compression)
         else:
             raise ValueError(f"output format {fmt!r} is not allowed; allowed: csv, parquet")
     return ExportResult(out_path, sink.digest.hexdigest(), sink.bytes, rows, [(f.name, str(f.type)) for f in schema])

@@ -253,7 +253,8 @@ def _plan_sentence(scores: dict[str, Any]) -> str:
     plan = scores["sampling_plan"]
     return (
         f"Scored {scores['fidelity_rows']:,} of {scores['synthetic_rows_total']:,} synthetic rows for fidelity "
-        f"(error from {plan['fidelity_replicates']} disjoint parts), {scores['dcr_rows']:,} for DCR baseline"
+        f"(error from {plan['fidelity_replicates']} disjoint parts), {scores['dcr_rows']:,} for DCR baseline "
+        f"(with {scores['dcr_random_baseline_rows']:,} random rows)"
         + (f" and {scores['dcr_overfitting_rows']:,} for DCR overfitting" if "dcr_overfitting_rows" in scores else "")
         + f" (each grown until its bootstrap SE ≤ {plan['target_standard_error']} or its cap), "
         f"{scores['new_row_rows']:,} for new-row synthesis"
@@ -263,7 +264,8 @@ def _plan_sentence(scores: dict[str, Any]) -> str:
             else ""
         )
         + f"; against {scores['real_train_rows']:,} real training and {scores['real_holdout_rows']:,} holdout rows. "
-        "± is one measured standard error."
+        "± is one measured standard error against the value on every synthetic row (0 when every row was scored); "
+        "for the membership-inference AUC, the error of its drawn members and non-members."
     )
 
 

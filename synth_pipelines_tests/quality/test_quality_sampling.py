@@ -54,3 +54,32 @@ def test_scores_change_with_the_rows_scored_not_with_the_error_measurement(
     many = dcr_scores(real_train, real_holdout, synthetic, metadata, dataclasses.replace(plan, dcr_bootstrap=60), 0)
     for key in ("dcr_baseline_protection", "dcr_overfitting_protection", "dcr_closer_to_training"):
         assert few[key] == many[key], key
+
+
+def test_errors_are_against_the_all_rows_value_and_vanish_when_every_row_is_scored(
+    real_train, real_holdout, synthetic, metadata
+) -> None:
+    from synth_pipelines.quality.similarity import new_row_synthesis
+
+    plan = dataclasses.replace(
+        plan_sampling(len(synthetic), len(real_train)), dcr_start_rows=500, dcr_bootstrap=50, target_standard_error=1e-9
+    )
+    scores = dcr_scores(real_train, real_holdout, synthetic, metadata, plan, 0)
+    assert scores["dcr_overfitting_rows"] == len(synthetic)
+    assert scores["standard_errors"]["dcr_overfitting_protection"] == 0.0
+    rows = new_row_synthesis(real_train, synthetic, metadata, plan, 0)
+    assert rows["new_row_rows"] == len(synthetic) and rows["standard_errors"]["new_row_synthesis"] == 0.0
+    half = new_row_synthesis(real_train, synthetic, metadata, dataclasses.replace(plan, new_row_rows=3000), 0)
+    share = half["new_row_synthesis"]
+    binomial = (share * (1 - share) / 3000) ** 0.5
+    assert half["standard_errors"]["new_row_synthesis"] < binomial or binomial == 0.0
+
+
+def test_the_random_baseline_grows_as_a_share_of_the_synthetic_rows(real_train, real_holdout, synthetic, metadata):
+    plan = dataclasses.replace(
+        plan_sampling(len(synthetic), len(real_train)), dcr_start_rows=500, dcr_bootstrap=50, target_standard_error=1e-9
+    )
+    scores = dcr_scores(real_train, None, synthetic, metadata, plan, 0)
+    assert scores["dcr_rows"] == plan.dcr_max_rows
+    expected = min(plan.dcr_random_max_rows, max(1000, int(np.ceil(plan.dcr_random_share * scores["dcr_rows"]))))
+    assert scores["dcr_random_baseline_rows"] == expected < scores["dcr_rows"]

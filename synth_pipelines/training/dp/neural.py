@@ -55,6 +55,7 @@ import secrets
 import time
 import warnings
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -314,13 +315,14 @@ class BookKeepingClipper:
         together as one sample, e.g. a real row and the fake row drawn for it.
         """
         rows = losses.shape[0]
+        single = groups is None  # each row its own sample: no within-sample pairs to add
         if groups is None:
             groups = torch.arange(rows, device=losses.device)
         groups = groups.to(device=losses.device, dtype=torch.long)
         if groups.shape != (rows,):
             raise ValueError("groups must hold one sample id per row of losses")
         samples = int(groups.max()) + 1 if rows else 0
-        first, second = _pairs_within_groups(groups)
+        first, second = (None, None) if single else _pairs_within_groups(groups)
         layers = [layer for layer in self.layers if layer in self._seen]
         outputs = [self._seen[layer][1] for layer in layers]
         grads = torch.autograd.grad(losses.sum(), outputs, allow_unused=True)
@@ -332,15 +334,19 @@ class BookKeepingClipper:
             activations = self._seen[layer][0]
             bias = 1.0 if layer.bias is not None else 0.0
             own = grad.pow(2).sum(dim=1) * (activations.pow(2).sum(dim=1) + bias)
-            cross = (grad[first] * grad[second]).sum(dim=1) * (
-                (activations[first] * activations[second]).sum(dim=1) + bias
-            )
-            squared.index_add_(0, groups, own.to(squared.dtype))
-            squared.index_add_(0, groups[first], 2.0 * cross.to(squared.dtype))
+            if single:
+                squared += own.to(squared.dtype)
+            else:
+                cross = (grad[first] * grad[second]).sum(dim=1) * (
+                    (activations[first] * activations[second]).sum(dim=1) + bias
+                )
+                squared.index_add_(0, groups, own.to(squared.dtype))
+                squared.index_add_(0, groups[first], 2.0 * cross.to(squared.dtype))
             kept.append((layer, activations, grad))
         # Rounding can leave a sample whose gradients cancel a hair below zero.
         norms = squared.clamp(min=0.0).sqrt()
-        factor = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)[groups]
+        factor = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
+        factor = factor if single else factor[groups]
         for layer, activations, grad in kept:
             scaled = grad * factor[:, None]
             layer.weight.grad = scaled.t() @ activations
@@ -411,6 +417,8 @@ class DPSGD:
         self._sampling = torch.Generator().manual_seed(secrets.randbits(63))
         self._noise = torch.Generator(device=device).manual_seed(secrets.randbits(63))
         self.accountant = RDPAccountant()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: tuple[int, Future] | None = None
 
     def batches(self, rows: int) -> Iterator[torch.Tensor]:
         """`plan.steps` index tensors, each row in each with probability q, empty ones included."""
@@ -418,15 +426,56 @@ class DPSGD:
             yield torch.nonzero(torch.rand(rows, generator=self._sampling) < self.plan.sample_rate).flatten()
 
     def release(self, parameters: Iterable[nn.Parameter]) -> None:
-        """Turn each parameter's clipped gradient sum into the noisy mean the optimizer steps on; count the step."""
-        std = self.plan.noise_multiplier * self.plan.max_grad_norm if self.private else 0.0
-        for param in parameters:
-            total = param.grad if param.grad is not None else torch.zeros_like(param)
-            if self.private:
-                total = total + _generate_noise(std=std, reference=total, generator=self._noise, secure_mode=True)
+        """Turn each parameter's clipped gradient sum into the noisy mean the optimizer steps on; count the step.
+
+        One flat noise draw covers every parameter (Opacus' secure-mode sampler on a flat
+        reference: the same distribution per coordinate as a draw per parameter, with far fewer
+        calls). On the CPU the next step's draw is made in a background thread while this step's
+        forward and backward pass run: it needs no data, and torch releases the GIL while it
+        samples. Only that thread touches the noise generator once it has started.
+        """
+        params = list(parameters)
+        totals = [param.grad if param.grad is not None else torch.zeros_like(param) for param in params]
+        if self.private:
+            noise = self._take_noise(sum(total.numel() for total in totals), totals[0].device)
+            offset = 0
+            for index, total in enumerate(totals):
+                totals[index] = total + noise[offset : offset + total.numel()].view_as(total).to(total.dtype)
+                offset += total.numel()
+        for param, total in zip(params, totals, strict=True):
             param.grad = total / self.plan.expected_batch_size
         if self.private:
             self.accountant.step(noise_multiplier=self.plan.noise_multiplier, sample_rate=self.plan.sample_rate)
+            if self.steps_counted >= self.plan.steps:
+                self.close()
+
+    def _draw(self, numel: int, device: torch.device) -> torch.Tensor:
+        std = self.plan.noise_multiplier * self.plan.max_grad_norm
+        reference = torch.empty(numel, device=device)
+        return _generate_noise(std=std, reference=reference, generator=self._noise, secure_mode=True)
+
+    def _take_noise(self, numel: int, device: torch.device) -> torch.Tensor:
+        pending, self._pending = self._pending, None
+        if pending is not None and pending[0] == numel:
+            noise = pending[1].result()
+        else:
+            if pending is not None:
+                pending[1].result()  # a draw of another size (not in this module's loops): finish, discard
+            noise = self._draw(numel, device)
+        if device.type == "cpu" and self.steps_counted + 1 < self.plan.steps:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dp-sgd-noise")
+            self._pending = (numel, self._pool.submit(self._draw, numel, device))
+        return noise
+
+    def close(self) -> None:
+        """Stop the background noise thread (a prefetched draw, if any, is never used)."""
+        if self._pending is not None:
+            self._pending[1].result()
+            self._pending = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     @property
     def steps_counted(self) -> int:
@@ -580,6 +629,7 @@ def train_neural(
         network = nn.Sequential(generator.body)
     if clipper is not None:
         clipper.close()
+    runner.close()
     record: dict[str, Any] = {
         "epoch_seconds": epoch_seconds,
         "sampling_rate": plan.sample_rate,
