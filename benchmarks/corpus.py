@@ -190,6 +190,62 @@ def _stage_seconds(instance) -> dict[str, float]:
     return {stage: round(seconds[stage], 2) for stage in STAGES if stage in seconds}
 
 
+def report_only(home: Path, request_id: str) -> dict[str, Any]:
+    """The quality report of a finished run, again, in this fresh process: its own seconds and peak RSS."""
+    import pickle
+
+    import pandas as pd
+
+    from synth_pipelines.data.profiling import DatasetProfile
+    from synth_pipelines.defs.intake.assets import request_from
+    from synth_pipelines.defs.quality.assets import scoring_metadata
+    from synth_pipelines.quality import build_quality_report
+
+    io = home / "home" / "work" / request_id / "io"
+    load = lambda asset: pickle.loads((io / f"{asset}.pickle").read_bytes())  # noqa: E731
+    request = request_from(load("synthesis_request"))
+    profile_payload, validated, export = load("dataset_profile"), load("validated_dataset"), load("synthetic_export")
+    profile = DatasetProfile.from_dict(profile_payload)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    train = pd.read_parquet(validated["train_path"])
+    holdout = pd.read_parquet(validated["holdout_path"])
+    result = build_quality_report(
+        train,
+        holdout if len(holdout) else None,
+        Path(export["path"]),
+        scoring_metadata(profile_payload["metadata"], request.schema, profile.treatments),
+        request.quality,
+        home / "report_again",
+        seed=request.seed,
+        column_treatment=profile.columns,
+    )
+    return {
+        "report_seconds": round(time.perf_counter() - started, 1),
+        "report_seconds_by_part": {k: round(v, 1) for k, v in result.scores["seconds"].items()},
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "rss_after_imports_mb": round(rss_before, 1),
+        "synthetic_rows": result.scores.get("synthetic_rows_total"),
+        "real_train_rows": result.scores.get("real_train_rows"),
+        "overall": result.scores.get("overall"),
+        "tstr_ratio": result.scores.get("tstr_ratio"),
+    }
+
+
+def big_run(name: str, rows_out: int, home: Path) -> dict[str, Any]:
+    """`name` with gaussian_copula and `rows_out` rows through the graph, then its report alone in a fresh process."""
+    global ROWS_OUT
+    ROWS_OUT = rows_out
+    result = run_one(name, "gaussian_copula", home)
+    request_id = f"{name}-gaussian_copula".replace("_", "-")
+    if result["success"]:
+        out = home / "report.json"
+        command = [sys.executable, __file__, "--report-only", str(home), request_id, "--json", str(out)]
+        subprocess.run(command, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True, timeout=RUN_TIMEOUT_S)
+        result["report_alone"] = json.loads(out.read_text())
+    return result
+
+
 def _input_rows(family: str) -> int | None:
     return NEURAL_INPUT_ROWS if family in ("ctgan", "tvae") else None
 
@@ -383,7 +439,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json")
     parser.add_argument("--out", default=str(RESULTS / "corpus"))
     parser.add_argument("--fit-cap", metavar="TABLE")
+    parser.add_argument("--big", metavar="TABLE", help="gaussian_copula with --rows-out rows, report timed alone")
+    parser.add_argument("--rows-out", type=int, default=1_000_000)
+    parser.add_argument("--report-only", nargs=2, metavar=("HOME", "REQUEST_ID"))
     args = parser.parse_args(argv)
+    if args.report_only:
+        Path(args.json).write_text(json.dumps(report_only(Path(args.report_only[0]), args.report_only[1])))
+        return 0
+    if args.big:
+        home = Path(args.home or tempfile.mkdtemp(prefix=f"corpus-big-{args.big}-"))
+        result = big_run(args.big, args.rows_out, home)
+        result["command"] = f"python benchmarks/corpus.py --big {args.big} --rows-out {args.rows_out}"
+        (RESULTS / f"corpus_{args.big}_{args.rows_out}.json").write_text(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2))
+        return 0 if result["success"] else 1
     if args.one:
         result = run_one(*args.one, Path(args.home))
         Path(args.json).write_text(json.dumps(result))

@@ -121,6 +121,22 @@ class SDVModel:
             del copula.sample  # ...until it is deleted: the pickled synthesizer stays SDV's own
 
 
+# SDV encodes these sdtypes with (Ordered)UniformEncoder: each level becomes an interval of [0, 1]
+# as wide as its frequency, with values drawn uniformly inside it.
+UNIFORM_ENCODED_SDTYPES = ("categorical", "boolean", "ordinal")
+
+
+def uniform_encoded(metadata: Any) -> dict[str, str]:
+    """column → "uniform" for every column SDV encodes to a uniform variable.
+
+    Their marginal is U(0, 1) by construction, so the copula's default beta fit can only
+    approximate it (the level frequencies drift) and costs a maximum-likelihood fit over every
+    training row per column; "uniform" is exact and fitted from the minimum and maximum.
+    """
+    columns = next(iter(metadata.to_dict()["tables"].values()))["columns"]
+    return {name: "uniform" for name, meta in columns.items() if meta.get("sdtype") in UNIFORM_ENCODED_SDTYPES}
+
+
 def _build_sdv(spec: SynthesizerSpec, metadata: Any, device: str) -> Any:
     from sdv.single_table import (
         CopulaGANSynthesizer,
@@ -130,7 +146,12 @@ def _build_sdv(spec: SynthesizerSpec, metadata: Any, device: str) -> Any:
     )
 
     if spec.name == "gaussian_copula":
-        return GaussianCopulaSynthesizer(metadata, enforce_min_max_values=True, enforce_rounding=True)
+        return GaussianCopulaSynthesizer(
+            metadata,
+            enforce_min_max_values=True,
+            enforce_rounding=True,
+            numerical_distributions=uniform_encoded(metadata),
+        )
     neural = {"epochs": spec.epochs, "batch_size": spec.batch_size, "enable_gpu": device == "cuda"}
     if spec.name == "ctgan":
         return CTGANSynthesizer(metadata, **neural)
