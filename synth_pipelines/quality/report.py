@@ -68,6 +68,29 @@ def read_synthetic(path: Path, max_rows: int | None = None, seed: int = 0) -> pd
     return frame
 
 
+def read_for_plan(path: Path, real_rows: int, seed: int, whole: bool = False) -> tuple[pd.DataFrame, int]:
+    """The synthetic rows the sampling plan can use, and how many the export has.
+
+    Every metric scores a uniform sample of the export, and a uniform sample of a uniform
+    sample is one of the export, so a Parquet export larger than the most rows any metric
+    takes (`SamplingPlan.rows_needed`) is read as that many rows, drawn at random before they
+    become pandas objects: the report's memory and read time follow its samples, not the
+    export. Errors stay against all of the export's rows (the plan's `synthetic_rows`).
+    """
+    name = Path(path).name.lower()
+    if whole or not name.endswith((".parquet", ".pq")):
+        frame = read_synthetic(path)
+        return frame, len(frame)
+    import pyarrow.parquet as pq
+
+    total = pq.read_metadata(path).num_rows
+    needed = plan_sampling(total, real_rows).rows_needed()
+    if needed >= total:
+        return read_synthetic(path), total
+    keep = np.sort(np.random.default_rng(seed + 7).choice(total, needed, replace=False))
+    return pq.read_table(path).take(keep).to_pandas(), total
+
+
 def _json_ready(value: Any) -> Any:
     """NaN/inf → None and NumPy scalars → Python, so the scores are strict JSON."""
     if isinstance(value, dict):
@@ -137,7 +160,7 @@ def compute_scores(
         scores.update(part)
     if real_holdout is None:
         skipped["dcr_overfitting_protection"] = "no real holdout"
-    scores["synthetic_rows_total"] = len(synthetic)
+    scores["synthetic_rows_total"] = plan.synthetic_rows
     scores["real_train_rows"] = len(real_train)
     scores["real_holdout_rows"] = 0 if real_holdout is None else len(real_holdout)
     scores["sampling_plan"] = plan.as_dict()
@@ -389,12 +412,19 @@ def build_quality_report(
     synthetic-only values; `schema` (the request's TableSchema, public) adds the in-domain shares.
     """
     started = time.perf_counter()
-    synthetic_frame = read_synthetic(Path(synthetic))
+    # A DP request's public scores count every synthetic row, so it reads them all.
+    synthetic_frame, total_rows = read_for_plan(Path(synthetic), len(real_train), seed, whole=differentially_private)
     read_seconds = time.perf_counter() - started
-    plan = plan_sampling(len(synthetic_frame), len(real_train))
+    plan = plan_sampling(total_rows, len(real_train))
     scores, details = compute_scores(real_train, real_holdout, synthetic_frame, metadata, spec, plan, seed)
     scores["seconds"]["read"] = read_seconds
     synthetic_only = synthetic_only_scores(synthetic_frame, schema)
+    if len(synthetic_frame) < total_rows:
+        synthetic_only.update(
+            computed_on=f"a uniform sample of {len(synthetic_frame):,} of the synthetic rows and the request's "
+            "public schema",
+            synthetic_rows=total_rows,
+        )
     scores["synthetic_only"] = synthetic_only
 
     return write_report(
