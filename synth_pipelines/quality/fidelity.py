@@ -81,7 +81,7 @@ def fidelity_scores(
     if plan.fidelity_replicates > 1:
         parts = [_scores(reference, part)[0] for part in np.array_split(sample, plan.fidelity_replicates)]
         # Against the all-rows value: the sample is drawn without replacement from the export.
-        remaining = finite_population_factor(len(sample), len(synthetic))
+        remaining = finite_population_factor(len(sample), plan.synthetic_rows)
         errors = {key: quarter_standard_error([p[key] for p in parts]) * remaining for key in scores}
 
     shapes, pairs = quality.shapes, quality.pairs

@@ -68,6 +68,29 @@ def read_synthetic(path: Path, max_rows: int | None = None, seed: int = 0) -> pd
     return frame
 
 
+def read_for_plan(path: Path, real_rows: int, seed: int, whole: bool = False) -> tuple[pd.DataFrame, int]:
+    """The synthetic rows the sampling plan can use, and how many the export has.
+
+    Every metric scores a uniform sample of the export, and a uniform sample of a uniform
+    sample is one of the export, so a Parquet export larger than the most rows any metric
+    takes (`SamplingPlan.rows_needed`) is read as that many rows, drawn at random before they
+    become pandas objects: the report's memory and read time follow its samples, not the
+    export. Errors stay against all of the export's rows (the plan's `synthetic_rows`).
+    """
+    name = Path(path).name.lower()
+    if whole or not name.endswith((".parquet", ".pq")):
+        frame = read_synthetic(path)
+        return frame, len(frame)
+    import pyarrow.parquet as pq
+
+    total = pq.read_metadata(path).num_rows
+    needed = plan_sampling(total, real_rows).rows_needed()
+    if needed >= total:
+        return read_synthetic(path), total
+    keep = np.sort(np.random.default_rng(seed + 7).choice(total, needed, replace=False))
+    return pq.read_table(path).take(keep).to_pandas(), total
+
+
 def _json_ready(value: Any) -> Any:
     """NaN/inf → None and NumPy scalars → Python, so the scores are strict JSON."""
     if isinstance(value, dict):
@@ -86,18 +109,36 @@ def _timed(function: Callable[..., Any], *args: Any) -> tuple[Any, float]:
     return function(*args), time.perf_counter() - started
 
 
-def _similarity_scores(
+def _second_thread(
     real_train: pd.DataFrame,
     real_holdout: pd.DataFrame | None,
     synthetic: pd.DataFrame,
     metadata: dict[str, Any],
+    spec: QualitySpec,
     plan: SamplingPlan,
     seed: int,
-) -> tuple[tuple[dict[str, Any], float], tuple[dict[str, Any], float]]:
+) -> tuple[tuple[dict[str, Any], float], tuple[dict[str, Any] | str, float]]:
     return (
         _timed(similarity.dcr_scores, real_train, real_holdout, synthetic, metadata, plan, seed),
-        _timed(similarity.new_row_synthesis, real_train, synthetic, metadata, plan, seed),
+        _tstr(real_train, real_holdout, synthetic, metadata, spec, plan, seed),
     )
+
+
+def _tstr(
+    real_train: pd.DataFrame,
+    real_holdout: pd.DataFrame | None,
+    synthetic: pd.DataFrame,
+    metadata: dict[str, Any],
+    spec: QualitySpec,
+    plan: SamplingPlan,
+    seed: int,
+) -> tuple[dict[str, Any] | str, float]:
+    """TSTR scores, or why they were skipped."""
+    if not spec.target_column:
+        return "the request names no quality.target_column", 0.0
+    if real_holdout is None or len(real_holdout) == 0:
+        return "no real holdout to test on", 0.0
+    return _timed(utility.tstr_scores, real_train, real_holdout, synthetic, spec.target_column, metadata, plan, seed)
 
 
 def compute_scores(
@@ -111,7 +152,7 @@ def compute_scores(
 ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """Every score under one sampling plan (the benchmark runs this with the all-rows plan too).
 
-    DCR, the heaviest step, and new-row synthesis run in a second thread beside the others (NumPy releases the GIL
+    DCR, the heaviest step, and TSTR run in a second thread beside the others (NumPy releases the GIL
     in its loops, so two cores share the work); BLAS is held to one thread meanwhile, since its
     threads only spin against each other on small problems. Every score has its own seeded
     generator, so the result does not depend on the threads.
@@ -119,25 +160,36 @@ def compute_scores(
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=1) as pool:
-        similarity_future = pool.submit(
-            _similarity_scores,
+        second = pool.submit(
+            _second_thread,
             real_train.copy(deep=False),  # own frame objects: pandas' caches are not shared across threads
             None if real_holdout is None else real_holdout.copy(deep=False),
             synthetic.copy(deep=False),
             metadata,
+            spec,
             plan,
             seed,
         )
         scores, details, errors, skipped, seconds = _other_scores(
             real_train, real_holdout, synthetic, metadata, spec, plan, seed
         )
-        (dcr, seconds["dcr"]), (new_rows, seconds["new_row_synthesis"]) = similarity_future.result()
-    for part in (dcr, new_rows):
-        errors.update(part.pop("standard_errors"))
-        scores.update(part)
+        (dcr, seconds["dcr"]), (tstr, tstr_seconds) = second.result()
+    errors.update(dcr.pop("standard_errors"))
+    scores.update(dcr)
+    scores["tstr"] = None
+    scores["tstr_ratio"] = None
+    if isinstance(tstr, str):
+        skipped["tstr"] = tstr
+    else:
+        seconds["tstr"] = tstr_seconds
+        errors["tstr_synthetic_score"] = tstr.pop("standard_error")
+        scores["tstr"] = tstr
+        scores["tstr_ratio"] = tstr["ratio"]
+        if tstr["real_score"]:
+            errors["tstr_ratio"] = errors["tstr_synthetic_score"] / abs(tstr["real_score"])
     if real_holdout is None:
         skipped["dcr_overfitting_protection"] = "no real holdout"
-    scores["synthetic_rows_total"] = len(synthetic)
+    scores["synthetic_rows_total"] = plan.synthetic_rows
     scores["real_train_rows"] = len(real_train)
     scores["real_holdout_rows"] = 0 if real_holdout is None else len(real_holdout)
     scores["sampling_plan"] = plan.as_dict()
@@ -156,7 +208,7 @@ def _other_scores(
     plan: SamplingPlan,
     seed: int,
 ) -> tuple[dict[str, Any], dict[str, pd.DataFrame], dict[str, float], dict[str, str], dict[str, float]]:
-    """Fidelity, disclosure, membership inference and TSTR, one after another."""
+    """Fidelity, new-row synthesis, disclosure and membership inference, one after another."""
     seconds: dict[str, float] = {}
     errors: dict[str, float] = {}
     skipped: dict[str, str] = {}
@@ -165,6 +217,12 @@ def _other_scores(
         fidelity.fidelity_scores, real_train, synthetic, metadata, plan, seed
     )
     errors.update(scores.pop("standard_errors"))
+
+    new_rows, seconds["new_row_synthesis"] = _timed(
+        similarity.new_row_synthesis, real_train, synthetic, metadata, plan, seed
+    )
+    errors.update(new_rows.pop("standard_errors"))
+    scores.update(new_rows)
 
     if spec.sensitive_columns:
         disclosure, seconds["disclosure_protection"] = _timed(
@@ -181,22 +239,6 @@ def _other_scores(
     if scores["mia_auc"] is None:
         skipped["mia_auc"] = "no real holdout" if real_holdout is None else "privacy attack module not available"
 
-    scores["tstr"] = None
-    scores["tstr_ratio"] = None
-    if spec.target_column:
-        if real_holdout is None or len(real_holdout) == 0:
-            skipped["tstr"] = "no real holdout to test on"
-        else:
-            tstr, seconds["tstr"] = _timed(
-                utility.tstr_scores, real_train, real_holdout, synthetic, spec.target_column, metadata, plan, seed
-            )
-            errors["tstr_synthetic_score"] = tstr.pop("standard_error")
-            scores["tstr"] = tstr
-            scores["tstr_ratio"] = tstr["ratio"]
-            if tstr["real_score"]:
-                errors["tstr_ratio"] = errors["tstr_synthetic_score"] / abs(tstr["real_score"])
-    else:
-        skipped["tstr"] = "the request names no quality.target_column"
     return scores, details, errors, skipped, seconds
 
 
@@ -403,12 +445,19 @@ def build_quality_report(
     `column_treatment` (the profile's per-column treatment, kinds and counts) is shown in the report.
     """
     started = time.perf_counter()
-    synthetic_frame = read_synthetic(Path(synthetic))
+    # A DP request's public scores count every synthetic row, so it reads them all.
+    synthetic_frame, total_rows = read_for_plan(Path(synthetic), len(real_train), seed, whole=differentially_private)
     read_seconds = time.perf_counter() - started
-    plan = plan_sampling(len(synthetic_frame), len(real_train))
+    plan = plan_sampling(total_rows, len(real_train))
     scores, details = compute_scores(real_train, real_holdout, synthetic_frame, metadata, spec, plan, seed)
     scores["seconds"]["read"] = read_seconds
     synthetic_only = synthetic_only_scores(synthetic_frame, schema)
+    if len(synthetic_frame) < total_rows:
+        synthetic_only.update(
+            computed_on=f"a uniform sample of {len(synthetic_frame):,} of the synthetic rows and the request's "
+            "public schema",
+            synthetic_rows=total_rows,
+        )
     scores["synthetic_only"] = synthetic_only
     if column_treatment:
         scores["column_treatment"] = [

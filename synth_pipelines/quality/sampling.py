@@ -48,6 +48,17 @@ class SamplingPlan:
     def as_dict(self) -> dict[str, int | float]:
         return asdict(self)
 
+    def rows_needed(self) -> int:
+        """The most synthetic rows any metric of this plan scores (TSTR's replicates are disjoint samples)."""
+        return max(
+            self.fidelity_rows,
+            self.dcr_max_rows,
+            self.dcr_overfitting_max_rows,
+            self.new_row_rows,
+            self.tstr_rows * self.tstr_replicates,
+            self.disclosure_rows,
+        )
+
 
 def plan_sampling(synthetic_rows: int, real_rows: int) -> SamplingPlan:
     """Sample sizes from the data's shape.

@@ -190,7 +190,7 @@ def dcr_scores(
         plan.dcr_overfitting_max_rows,
         plan,
         rng,
-        population=len(synthetic),
+        population=plan.synthetic_rows,
     )
     result["dcr_overfitting_protection"] = _overfitting_score(closer)
     result["dcr_closer_to_training"] = float(np.mean(closer))
@@ -213,7 +213,7 @@ def new_row_synthesis(
     share_new = 1.0 - float(copied.mean())
     # The per-row outcome is 0/1, so the bootstrap SE equals the binomial one; compute it directly.
     standard_error = float(np.sqrt(share_new * (1 - share_new) / len(rows))) * finite_population_factor(
-        len(rows), len(synthetic)
+        len(rows), plan.synthetic_rows
     )
     return {
         "new_row_synthesis": share_new,

@@ -37,3 +37,24 @@ def test_sampling_on_read_and_unknown_suffix(tmp_path: Path, real_train: pd.Data
     bad.write_bytes(b"")
     with pytest.raises(ValueError, match="s.xlsx"):
         read_synthetic(bad)
+
+
+def test_a_large_parquet_export_is_read_as_the_rows_the_plan_needs(tmp_path: Path, synthetic: pd.DataFrame) -> None:
+    from synth_pipelines.quality.report import read_for_plan
+    from synth_pipelines.quality.sampling import plan_sampling
+
+    tiled = pd.concat([synthetic] * 19, ignore_index=True)
+    tiled["row"] = range(len(tiled))  # which row of the file each read row is
+    path = tmp_path / "large.parquet"
+    tiled.to_parquet(path)
+    needed = plan_sampling(len(tiled), 2500).rows_needed()
+    assert needed < len(tiled)
+    frame, total = read_for_plan(path, 2500, seed=1)
+    assert total == len(tiled) and len(frame) == needed
+    assert frame["row"].is_unique and frame["row"].between(0, len(tiled) - 1).all()
+    # A uniform draw: both ends of the file are represented, and the seed fixes it.
+    assert frame["row"].min() < len(tiled) * 0.01 and frame["row"].max() > len(tiled) * 0.99
+    again, _ = read_for_plan(path, 2500, seed=1)
+    pd.testing.assert_frame_equal(frame, again)
+    whole, total = read_for_plan(path, 2500, seed=1, whole=True)
+    assert len(whole) == total == len(tiled)

@@ -308,21 +308,28 @@ class BookKeepingClipper:
         finally:
             self._recording = False
 
-    def backward(self, losses: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
+    def backward(self, losses: torch.Tensor, groups: torch.Tensor | None = None, halves: bool = False) -> torch.Tensor:
         """Set every layer's `.grad` to the clipped sum of its per-sample gradients; return the samples' norms.
 
         `groups` (one sample id per row, ids 0 … S-1) clips rows that one neighbour adds
-        together as one sample, e.g. a real row and the fake row drawn for it.
+        together as one sample. `halves=True` is the discriminator's layout, row j and row
+        j + n/2 one sample (a real row and the fake row drawn for it): the same sums as those
+        groups, from slices instead of a search for the pairs and gathers.
         """
         rows = losses.shape[0]
-        single = groups is None  # each row its own sample: no within-sample pairs to add
-        if groups is None:
-            groups = torch.arange(rows, device=losses.device)
+        if halves:
+            if groups is not None or rows % 2:
+                raise ValueError("halves=True takes an even number of rows and no groups")
+            return self._clip(losses, rows // 2, None, halves=True)
+        if groups is None:  # each row its own sample: no within-sample pairs to add
+            return self._clip(losses, rows, None, halves=False)
         groups = groups.to(device=losses.device, dtype=torch.long)
         if groups.shape != (rows,):
             raise ValueError("groups must hold one sample id per row of losses")
-        samples = int(groups.max()) + 1 if rows else 0
-        first, second = (None, None) if single else _pairs_within_groups(groups)
+        return self._clip(losses, int(groups.max()) + 1 if rows else 0, groups, halves=False)
+
+    def _clip(self, losses: torch.Tensor, samples: int, groups: torch.Tensor | None, halves: bool) -> torch.Tensor:
+        first, second = _pairs_within_groups(groups) if groups is not None else (None, None)
         layers = [layer for layer in self.layers if layer in self._seen]
         outputs = [self._seen[layer][1] for layer in layers]
         grads = torch.autograd.grad(losses.sum(), outputs, allow_unused=True)
@@ -333,20 +340,28 @@ class BookKeepingClipper:
                 continue
             activations = self._seen[layer][0]
             bias = 1.0 if layer.bias is not None else 0.0
-            own = grad.pow(2).sum(dim=1) * (activations.pow(2).sum(dim=1) + bias)
-            if single:
-                squared += own.to(squared.dtype)
+            own = (grad.pow(2).sum(dim=1) * (activations.pow(2).sum(dim=1) + bias)).to(squared.dtype)
+            if halves:
+                cross = (grad[:samples] * grad[samples:]).sum(dim=1) * (
+                    (activations[:samples] * activations[samples:]).sum(dim=1) + bias
+                )
+                squared += own[:samples] + own[samples:] + 2.0 * cross.to(squared.dtype)
+            elif groups is None:
+                squared += own
             else:
                 cross = (grad[first] * grad[second]).sum(dim=1) * (
                     (activations[first] * activations[second]).sum(dim=1) + bias
                 )
-                squared.index_add_(0, groups, own.to(squared.dtype))
+                squared.index_add_(0, groups, own)
                 squared.index_add_(0, groups[first], 2.0 * cross.to(squared.dtype))
             kept.append((layer, activations, grad))
         # Rounding can leave a sample whose gradients cancel a hair below zero.
         norms = squared.clamp(min=0.0).sqrt()
         factor = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
-        factor = factor if single else factor[groups]
+        if halves:
+            factor = torch.cat([factor, factor])
+        elif groups is not None:
+            factor = factor[groups]
         for layer, activations, grad in kept:
             scaled = grad * factor[:, None]
             layer.weight.grad = scaled.t() @ activations
@@ -506,11 +521,10 @@ def discriminator_backward(
         )
         losses.sum().backward()
         return losses.detach()
-    pair = torch.arange(len(real), device=real.device)
     with clipper.recording():
         logits = discriminator(torch.cat([real, fake]))[:, 0]
     losses = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
-    clipper.backward(losses, groups=torch.cat([pair, pair]))
+    clipper.backward(losses, halves=True)  # real row i and fake row i: one sample
     return losses.detach()
 
 

@@ -1,12 +1,13 @@
-"""DP-SGD's noise: one flat draw per step, prefetched in a background thread, has the stated law on every parameter."""
+"""DP-SGD's fast paths give what the plain ones give: flat prefetched noise, the discriminator's paired halves."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from synth_pipelines.training.dp.neural import DPSGD, DPSGDPlan
+from synth_pipelines.training.dp.neural import DPSGD, BookKeepingClipper, DPSGDPlan
 
 
 def test_every_parameter_gets_fresh_noise_of_the_stated_variance_at_every_step() -> None:
@@ -40,3 +41,28 @@ def test_the_clipped_sum_is_kept_under_the_noise() -> None:
         weight.grad = torch.full((4, 3), 5.0)
         runner.release([weight])
         torch.testing.assert_close(weight.grad, torch.full((4, 3), 0.5), atol=1e-4, rtol=0)
+
+
+def test_paired_halves_clip_as_the_groups_they_stand_for() -> None:
+    """Row j and row j + n/2 as one sample: the same norms and clipped sums as groups [0..n/2) twice."""
+    torch.manual_seed(5)
+    network = nn.Sequential(nn.Linear(6, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1)).double()
+    rows = torch.randn(40, 6, dtype=torch.float64) * 3.0
+    labels = torch.cat([torch.ones(20), torch.zeros(20)]).double()
+    results = []
+    for mode in ("groups", "halves"):
+        clipper = BookKeepingClipper(network, max_grad_norm=0.3)
+        with clipper.recording():
+            losses = F.binary_cross_entropy_with_logits(network(rows)[:, 0], labels, reduction="none")
+        if mode == "groups":
+            norms = clipper.backward(losses, groups=torch.cat([torch.arange(20), torch.arange(20)]))
+        else:
+            norms = clipper.backward(losses, halves=True)
+        results.append((norms, [p.grad.clone() for p in network.parameters()]))
+        clipper.close()
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-12)
+    assert float((results[0][0] > 0.3).float().mean()) > 0.2  # some samples were clipped
+    for grouped, halved in zip(results[0][1], results[1][1], strict=True):
+        torch.testing.assert_close(grouped, halved, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError):
+        BookKeepingClipper(network, 0.3).backward(losses[:39], halves=True)
