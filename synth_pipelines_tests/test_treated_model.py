@@ -1,4 +1,4 @@
-"""The treated model on real tables: kept columns repeat with their missing share, rare levels come back, the fit is bounded."""
+"""The treated model on real tables: kept columns repeat, rare levels come back, the fit is bounded."""
 
 from __future__ import annotations
 
