@@ -83,6 +83,15 @@ def synthesize_job_def():
     return defs().resolve_job_def("synthesize")
 
 
+def _error_text(error) -> str:
+    """A step's error and, when Dagster wrapped it ("Error occurred while executing op ..."), its cause."""
+    text = error.message.strip()
+    cause = getattr(error, "cause", None)
+    if cause is not None and cause.message.strip() not in text:
+        text += f" caused by {cause.message.strip()}"
+    return text
+
+
 def run_request(request: SynthesisRequest, settings: Settings, instance=None, workers: int = 0, s3=None):
     """Materialize the whole graph for one request; return (success, manifest path, error).
 
@@ -134,7 +143,7 @@ def run_request(request: SynthesisRequest, settings: Settings, instance=None, wo
     if result.success and manifest.is_file():
         return True, manifest, None
     errors = [
-        f"{event.step_key}: {event.event_specific_data.error.message.strip()}"
+        f"{event.step_key}: {_error_text(event.event_specific_data.error)}"
         for event in events
         if event.is_step_failure and event.event_specific_data and event.event_specific_data.error
     ]
