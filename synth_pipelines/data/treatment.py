@@ -20,6 +20,7 @@ from its schema alone (`declared_plan`): nothing is decided from its rows.
 and again before it is validated and split (each cell on its own, so the two agree): strings are
 trimmed and blank ones read as missing, object columns of mixed Python types become text, numbers
 stored as text (every non-missing cell a number or a missing marker such as ".") become numbers,
+dates stored as text (every cell in the format of the first, which names a year) become datetimes,
 tz-aware datetimes become UTC.
 """
 
@@ -123,8 +124,36 @@ def _normalise_text(series: pd.Series) -> tuple[pd.Series, list[str], bool]:
         if np.all(np.mod(out.dropna(), 1) == 0):
             out = out.astype("Int64") if out.isna().any() else out.astype("int64")
         return out, notes, True
+    dates = _dates_as_text(trimmed)
+    if dates is not None:
+        stamps, fmt = dates
+        notes.append(f"dates stored as text (format {fmt}) read as datetimes")
+        out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
+        out[stamps.index] = stamps
+        return out, notes, False
     out[trimmed.index] = trimmed
     return out, notes, False
+
+
+def _dates_as_text(values: pd.Series) -> tuple[pd.Series, str] | None:
+    """`values` (trimmed text, no nulls) as datetimes when every cell parses in the format of the first, with a year."""
+    if values.empty:
+        return None
+    import warnings
+
+    from pandas.tseries.api import guess_datetime_format
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fmt = guess_datetime_format(values.iloc[0])
+        if not fmt or not ({"%Y", "%y"} & set(re.findall(r"%[A-Za-z]", fmt))):
+            return None
+        stamps = pd.to_datetime(values, format=fmt, errors="coerce")
+    if stamps.isna().any():
+        return None
+    if getattr(stamps.dt, "tz", None) is not None:
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    return stamps.astype("datetime64[ns]"), fmt
 
 
 def normalise(frame: pd.DataFrame) -> Normalised:

@@ -4,6 +4,9 @@
 generated ones, which SDV makes up from their sdtype: ids from their pattern, text and PII-like
 sdtypes through Faker, each with its missing share) and keeps, beside it:
 - the `kept` columns: a constant (or no value) and its missing share, repeated at sampling time;
+- the `generated_id` columns other than the primary key (SDV passes a non-key id to its model
+  as data): drawn from the column's pattern of character classes, or as integers of its usual
+  digit count, with its missing share; the key stays SDV's (unique within a chunk);
 - for neural synthesizers, the rare levels of a categorical with more than `NEURAL_MAX_LEVELS`
   levels, grouped into one token for the fit (a one-hot of thousands of levels costs rows ×
   levels of memory) and drawn back from their own frequencies at sampling time.
@@ -16,6 +19,7 @@ quality against the cap on the 336k-row flights table); the training record and 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +50,42 @@ class KeptColumn:
 
 
 @dataclass
+class GeneratedId:
+    pattern: str | None  # a class pattern (treatment.character_pattern); None: an integer id
+    digits: int  # the integer ids' usual number of digits (a count, not a value)
+    missing_rate: float
+
+    def draw(self, rng: np.random.Generator, rows: int) -> pd.Series:
+        if self.pattern is None:
+            values = pd.Series(rng.integers(10 ** (self.digits - 1), 10**self.digits, size=rows), dtype=object)
+        else:
+            values = pd.Series(_from_pattern(self.pattern, rng, rows), dtype=object)
+        return values.where(rng.random(rows) >= self.missing_rate, None)
+
+
+_ALPHABETS = {
+    "[A-Z]": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "[a-z]": "abcdefghijklmnopqrstuvwxyz",
+    "[0-9]": "0123456789",
+    "[A-Za-z]": "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+}
+_TOKEN = re.compile(r"(\[A-Z\]|\[a-z\]|\[0-9\]|\[A-Za-z\]|\\.|.)(?:\{(\d+)\})?")
+
+
+def _from_pattern(pattern: str, rng: np.random.Generator, rows: int) -> np.ndarray:
+    """`rows` strings matching a class pattern, each character drawn uniformly from its class."""
+    parts = []
+    for token, count in _TOKEN.findall(pattern):
+        n = int(count) if count else 1
+        alphabet = np.array(list(_ALPHABETS.get(token, token[-1])))
+        parts.append(alphabet[rng.integers(0, len(alphabet), size=(rows, n))])
+    if not parts:
+        return np.full(rows, "", dtype=object)
+    chars = np.concatenate(parts, axis=1)
+    return np.array(["".join(row) for row in chars], dtype=object)
+
+
+@dataclass
 class RareLevels:
     levels: list[Any]
     probabilities: np.ndarray
@@ -64,6 +104,7 @@ class TreatedModel:
     order: list[str]
     kept: dict[str, KeptColumn] = field(default_factory=dict)
     rare: dict[str, RareLevels] = field(default_factory=dict)
+    ids: dict[str, GeneratedId] = field(default_factory=dict)
     training_record: dict[str, Any] = field(default_factory=dict)
 
     def sample(self, num_rows: int, seed: int) -> pd.DataFrame:
@@ -79,6 +120,8 @@ class TreatedModel:
             missing = _rng(seed, 2, i).random(num_rows) < kept.missing_rate
             column = pd.Series([kept.value] * num_rows, dtype=object)
             frame[name] = column.where(~missing, None)
+        for i, (name, generated) in enumerate(getattr(self, "ids", {}).items()):
+            frame[name] = generated.draw(_rng(seed, 3, i), num_rows)
         return frame[self.order].reset_index(drop=True)
 
     def set_copula_sampling(self, mode: str) -> None:
@@ -92,6 +135,17 @@ def _kept(series: pd.Series) -> KeptColumn:
     if isinstance(value, np.generic):
         value = value.item()
     return KeptColumn(value=value, missing_rate=float(series.isna().mean()) if len(series) else 0.0)
+
+
+def _generated_id(series: pd.Series, pattern: str | None) -> GeneratedId:
+    present = series.dropna()
+    digits = 1
+    if pattern is None and len(present):
+        numbers = pd.to_numeric(present, errors="coerce").dropna().abs()
+        if len(numbers):
+            digits = int(np.clip(np.median(np.floor(np.log10(np.maximum(numbers, 1))) + 1), 1, 18))
+    missing = float(series.isna().mean()) if len(series) else 0.0
+    return GeneratedId(pattern=pattern, digits=digits, missing_rate=missing)
 
 
 def _group_rare(frame: pd.DataFrame, columns: list[str], max_levels: int) -> tuple[pd.DataFrame, dict[str, RareLevels]]:
@@ -136,7 +190,13 @@ def fit_treated(
 
     order = [c for c in train.columns if treatments.get(c, "modelled") != "dropped"]
     kept = {c: _kept(train[c]) for c in order if treatments.get(c) == "kept"}
-    model_columns = [c for c in order if c not in kept]
+    key = table_metadata.get("primary_key")
+    ids = {
+        c: _generated_id(train[c], table_metadata["columns"][c].get("regex_format"))
+        for c in order
+        if treatments.get(c) == "generated_id" and c != key
+    }
+    model_columns = [c for c in order if c not in kept and c not in ids]
     sample, sample_record = training_sample(train[model_columns], spec.name, seed)
     rare: dict[str, RareLevels] = {}
     columns_meta = {c: table_metadata["columns"][c] for c in model_columns}
@@ -174,4 +234,4 @@ def fit_treated(
             "max_levels": NEURAL_MAX_LEVELS,
             "note": "levels beyond the most frequent are one token in the fit, drawn back by frequency",
         }
-    return TreatedModel(spec.name, inner, order, kept, rare, record)
+    return TreatedModel(spec.name, inner, order, kept, rare, ids, record)
