@@ -112,6 +112,16 @@ def test_values_the_data_cannot_back_are_refused_without_showing_the_data():
     assert data_condition_problems([({"income": ">50K", "age": 40}, 5)], frame, metadata, treatments) == []
 
 
+def test_a_run_with_a_value_the_data_lacks_fails_before_the_fit_naming_the_field(settings):
+    conditions = [{"values": {"workclass": "Astronaut"}, "rows": 100}, {"values": {"salary": 1}, "rows": 100}]
+    request = parse_request(small_request(request_id="cond-bad", rows=200, conditions=conditions))
+    ok, _, error = run_request(request, settings, instance=DagsterInstance.ephemeral())
+    assert not ok
+    assert "conditions refused: conditions.0.values.workclass: 'Astronaut' is not a value of this column" in error
+    assert "conditions.1.values.salary: is not a column of the dataset; allowed: age, workclass" in error
+    assert not (settings.work_root / "cond-bad" / "model").exists()
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

@@ -221,7 +221,9 @@ class ConditionSpec(_Strict):
     """Rows with fixed values, as SDV's `Condition(column_values=..., num_rows=...)` takes them."""
 
     values: dict[str, Any] = Field(  # one string, number or boolean each (checked below)
-        min_length=1, description='column → the value every row of this condition has, e.g. {"income": ">50K"}'
+        min_length=1,
+        description='column → the value every row of this condition has, e.g. {"income": ">50K"}',
+        json_schema_extra={"additionalProperties": {"type": ["string", "number", "boolean"]}},
     )
     rows: int = Field(ge=1, le=MAX_ROWS, description="How many rows have these values (exactly)")
 
@@ -439,8 +441,8 @@ class SynthesisRequest(_Strict):
         if self.synthesizer.name not in CONDITIONAL_SYNTHESIZERS:
             raise _refuse(
                 "conditions",
-                f"synthesizer {self.synthesizer.name!r} cannot generate with fixed values (a DP model would "
-                f"spend budget on each condition); allowed with conditions: {', '.join(CONDITIONAL_SYNTHESIZERS)}",
+                f"synthesizer {self.synthesizer.name!r} cannot generate with fixed values (the DP models sample "
+                f"unconditionally only); allowed with conditions: {', '.join(CONDITIONAL_SYNTHESIZERS)}",
             )
         total = sum(c.rows for c in self.conditions)
         if total != self.rows:

@@ -5,7 +5,7 @@ Two suites, two weights:
   a numerical column holds numbers within its declared `min_value`/`max_value`; a categorical
   one only its declared `category_values`; a datetime one stays within its declared timestamps;
   a declared `missing_values_proportion` of 0 means no nulls; a declared primary key is unique
-  and present), the columns the request names (`quality.target_column`, `sensitive_columns`, `conditions`),
+  and present), the columns the request names (`quality.target_column`, `sensitive_columns`),
   and the expectations of an optional GX suite file (`validation.expectation_suite`). A table
   also needs at least one row. A failure stops the run and names the column, what was declared
   (and where) and what was found.
@@ -143,7 +143,6 @@ def required_columns(request: SynthesisRequest) -> list[str]:
     if request.quality.target_column:
         named.append(request.quality.target_column)
     named += request.quality.sensitive_columns
-    named += [column for values, _ in request.condition_list or [] for column in values]
     return sorted(set(named))
 
 
