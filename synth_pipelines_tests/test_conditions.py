@@ -21,6 +21,7 @@ from synth_pipelines.data.loading import read_table
 from synth_pipelines.data.profiling import DatasetProfile, model_metadata, profile_dataset
 from synth_pipelines.data.treatment import normalise
 from synth_pipelines.generation.export import chunk_conditions, chunk_plan
+from synth_pipelines.quality.report import render_markdown
 from synth_pipelines.settings import REPO_ROOT
 from synth_pipelines.training.conditions import data_condition_problems
 from synth_pipelines_tests.conftest import ADULT, small_request
@@ -168,6 +169,8 @@ def test_gaussian_copula_exact_counts_same_bytes_and_a_filtered_report(settings)
     assert "fixed value in the conditions" in scores["skipped"]["tstr"]
     report = (settings.work_root / "cond-a" / "quality" / "quality_report.html").read_text()
     assert "match one of the conditions" in report
+    summary = render_markdown(scores, [])  # the quality_report asset's summary in the UI
+    assert f"scored against the {matching:,} of {len(train):,} real training rows" in summary
 
 
 def test_ctgan_exact_counts_and_fixed_values(settings):

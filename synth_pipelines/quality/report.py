@@ -467,7 +467,7 @@ def condition_real_rows(
         "real_train_rows_before": len(real_train),
         "real_holdout_rows_before": 0 if real_holdout is None else len(real_holdout),
         "note": "the export was generated with fixed values (the request's conditions); every score compares it "
-        "with the real rows that match one of the conditions, not with the whole table",
+        "with the real rows that match one of the conditions (in their own proportions), not with the whole table",
     }
     return train, holdout, record
 
