@@ -12,6 +12,7 @@ data at all and generates every column from its `schema` (or the shipped `templa
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -210,6 +211,84 @@ class QualitySpec(_Strict):
     )
 
 
+# Synthesizers that generate conditionally (fixed values, exact counts); a DP model cannot.
+CONDITIONAL_SYNTHESIZERS = NON_DP_SYNTHESIZERS + (SCHEMA_ONLY,)
+# Column kinds a condition may fix: one value of a level or a number, never an id, a date or free text.
+CONDITION_SDTYPES = ("categorical", "boolean", "ordinal", "numerical")
+
+
+class ConditionSpec(_Strict):
+    """Rows with fixed values, as SDV's `Condition(column_values=..., num_rows=...)` takes them."""
+
+    values: dict[str, Any] = Field(  # one string, number or boolean each (checked below)
+        min_length=1,
+        description='column → the value every row of this condition has, e.g. {"income": ">50K"}',
+        json_schema_extra={"additionalProperties": {"type": ["string", "number", "boolean"]}},
+    )
+    rows: int = Field(ge=1, le=MAX_ROWS, description="How many rows have these values (exactly)")
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _scalars(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            for column, value in values.items():
+                finite = not isinstance(value, float) or math.isfinite(value)
+                if not isinstance(value, str | bool | int | float) or not finite:
+                    raise _refuse(
+                        column,
+                        f"must be one string, number or true/false (got {type(value).__name__}); "
+                        "a condition fixes a value, it cannot ask for missing ones",
+                    )
+        return values
+
+
+def schema_condition_problems(conditions: list[ConditionSpec], schema: TableSchema) -> list[tuple[str, str]]:
+    """(field, why) for each condition value the declared schema does not allow.
+
+    Only the schema's own declarations are named (its columns, category lists, bounds): the
+    owner wrote them, so the message repeats no value of the data.
+    """
+    problems: list[tuple[str, str]] = []
+    columns = schema.columns
+    key = schema.metadata["tables"][schema.table].get("primary_key")
+    for i, condition in enumerate(conditions):
+        for column, value in condition.values.items():
+            field = f"conditions.{i}.values.{column}"
+            meta = columns.get(column)
+            if meta is None:
+                problems.append((field, f"is not a column of the schema; allowed: {', '.join(columns)}"))
+                continue
+            sdtype = meta.get("sdtype")
+            if column == key or sdtype not in CONDITION_SDTYPES:
+                kind = "the primary key" if column == key else f"a {sdtype} column"
+                problems.append((field, f"is {kind}: a condition fixes a {', '.join(CONDITION_SDTYPES)} column only"))
+                continue
+            params = schema.column_parameters(column)
+            problem = _declared_value_problem(value, sdtype, params)
+            if problem:
+                problems.append((field, problem))
+    return problems
+
+
+def _declared_value_problem(value: Any, sdtype: str, params: dict[str, Any]) -> str | None:
+    if sdtype == "numerical":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{value!r} is not a number; the column is numerical"
+        low, high = params.get("min_value"), params.get("max_value")
+        if (low is not None and value < low) or (high is not None and value > high):
+            return f"{value!r} is outside the declared bounds [{low}, {high}]"
+        return None
+    if sdtype == "boolean":
+        return None if isinstance(value, bool) else f"{value!r} is not true or false; the column is boolean"
+    declared = params.get("category_values")
+    if declared and value not in declared:
+        shown = ", ".join(repr(v) for v in declared[:20]) + (
+            f", ... ({len(declared)} in all)" if len(declared) > 20 else ""
+        )
+        return f"{value!r} is not one of the declared category_values; allowed: {shown}"
+    return None
+
+
 PublishTarget = Literal["local", "s3", "ipfs", "arweave"]
 
 
@@ -261,6 +340,12 @@ class SynthesisRequest(_Strict):
         min_length=1,
         max_length=63,
         description="A shipped schema by name instead of `schema` (`synth-pipelines templates` lists them)",
+    )
+    conditions: list[ConditionSpec] | None = Field(
+        default=None,
+        min_length=1,
+        description='Fixed values with exact row counts, e.g. [{"values": {"income": ">50K"}, "rows": 2000}]; '
+        "the counts add up to `rows`. Not for DP synthesizers",
     )
     quality: QualitySpec = Field(default_factory=QualitySpec)
     validation: ValidationSpec | None = Field(
@@ -348,10 +433,43 @@ class SynthesisRequest(_Strict):
             raise _refuse(f"quality.{field}", "needs real rows and a schema_only request has none")
         return self
 
+    @model_validator(mode="after")
+    def _conditions_fit(self) -> SynthesisRequest:
+        """Conditions add up to `rows`, need a synthesizer that can condition, and fit the declared schema."""
+        if self.conditions is None:
+            return self
+        if self.synthesizer.name not in CONDITIONAL_SYNTHESIZERS:
+            raise _refuse(
+                "conditions",
+                f"synthesizer {self.synthesizer.name!r} cannot generate with fixed values (the DP models sample "
+                f"unconditionally only); allowed with conditions: {', '.join(CONDITIONAL_SYNTHESIZERS)}",
+            )
+        total = sum(c.rows for c in self.conditions)
+        if total != self.rows:
+            raise _refuse(
+                "conditions",
+                f"the conditions' rows add up to {total:,} but rows is {self.rows:,}: every generated row "
+                "belongs to one condition, so the two must be equal",
+            )
+        if self.schema_ is not None:
+            problems = schema_condition_problems(self.conditions, self.schema_)
+            if problems:
+                field, message = problems[0]
+                raise _refuse(field, message)
+        return self
+
+    @property
+    def condition_list(self) -> list[tuple[dict[str, Any], int]] | None:
+        """The conditions as (values, rows) pairs, in the request's order (None: unconditioned)."""
+        return None if self.conditions is None else [(dict(c.values), c.rows) for c in self.conditions]
+
     @model_serializer(mode="wrap")
     def _template_by_name(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
-        """A request that names a template is stored and sent by that name, not with a copy of its schema."""
+        """A request that names a template is stored and sent by that name, not with a copy of its schema;
+        one without conditions has no `conditions` key."""
         data = handler(self)
+        if self.conditions is None:  # an unconditioned request's stored text is what it was before conditions
+            data.pop("conditions", None)
         if self.template is not None:
             data.pop("schema" if info.by_alias else "schema_", None)
         return data

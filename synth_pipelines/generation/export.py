@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO, cast
+from typing import IO, Any, BinaryIO, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -39,6 +39,34 @@ def chunk_plan(rows: int, chunk_rows: int) -> list[int]:
     if rows % chunk_rows:
         sizes.append(rows % chunk_rows)
     return sizes
+
+
+def chunk_conditions(
+    conditions: list[tuple[dict[str, Any], int]], sizes: list[int]
+) -> list[list[tuple[dict[str, Any], int]]]:
+    """Each chunk's share of the conditions: the conditions' rows laid end to end, cut at the chunk sizes.
+
+    Row r of the export belongs to the condition whose block holds it, so every condition gets exactly
+    its rows, in the request's order, and the split depends on nothing but the counts.
+    """
+    if sum(rows for _, rows in conditions) != sum(sizes):
+        raise ValueError("the conditions' rows must add up to the rows of the chunks")
+    out: list[list[tuple[dict[str, Any], int]]] = []
+    pending = [(values, rows) for values, rows in conditions]
+    k = 0
+    for size in sizes:
+        chunk: list[tuple[dict[str, Any], int]] = []
+        while size:
+            values, rows = pending[k]
+            take = min(size, rows)
+            chunk.append((values, take))
+            size -= take
+            if take == rows:
+                k += 1
+            else:
+                pending[k] = (values, rows - take)
+        out.append(chunk)
+    return out
 
 
 def group_chunks(n_chunks: int, steps: int) -> list[list[int]]:

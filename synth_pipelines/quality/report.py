@@ -311,6 +311,17 @@ def _plan_sentence(scores: dict[str, Any]) -> str:
     )
 
 
+def _conditioned_sentence(scores: dict[str, Any]) -> str:
+    conditioned = scores["conditioned_on"]
+    columns = ", ".join(f"`{c}`" for c in conditioned["columns"])
+    return (
+        f"**Conditioned:** {conditioned['conditions']} condition(s) on {columns}; scored against the "
+        f"{scores['real_train_rows']:,} of {conditioned['real_train_rows_before']:,} real training rows (and "
+        f"{scores['real_holdout_rows']:,} of {conditioned['real_holdout_rows_before']:,} holdout rows) that match "
+        "one of the conditions, not the whole table."
+    )
+
+
 def render_markdown(scores: dict[str, Any], checks: list[dict[str, Any]]) -> str:
     """The UI summary: key numbers with their errors, worst columns and pairs, threshold verdicts."""
     lines = ["| score | value |", "|---|---|"] + [f"| {label} | {value} |" for label, value in _key_rows(scores)]
@@ -336,6 +347,8 @@ def render_markdown(scores: dict[str, Any], checks: list[dict[str, Any]]) -> str
     if scores.get("skipped"):
         lines += ["", "Not computed: " + "; ".join(f"{k} ({v})" for k, v in scores["skipped"].items())]
     lines += ["", _plan_sentence(scores)]
+    if scores.get("conditioned_on"):
+        lines += ["", _conditioned_sentence(scores)]
     if scores.get("column_treatment"):
         from synth_pipelines.data.treatment import treatment_markdown
 
@@ -402,6 +415,9 @@ def render_html(scores: dict[str, Any], checks: list[dict[str, Any]], images: di
         encoded = base64.b64encode(path.read_bytes()).decode("ascii")
         sections.append(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{encoded}"></figure>')
     sections += ["<h2>Sampling plan</h2>", f"<p>{html.escape(_plan_sentence(scores))}</p>"]
+    if scores.get("conditioned_on"):
+        sentence = _conditioned_sentence(scores).replace("**", "").replace("`", "")
+        sections += ["<h2>Conditions</h2>", f"<p>{html.escape(sentence)}</p>"]
     if scores.get("column_treatment"):
         sections += [
             "<h2>Column treatment</h2>",
@@ -425,6 +441,37 @@ def render_html(scores: dict[str, Any], checks: list[dict[str, Any]], images: di
     )
 
 
+def matching_rows(frame: pd.DataFrame, conditions: list[tuple[dict[str, Any], int]]) -> pd.Series:
+    """True for each row that has every value of at least one condition."""
+    any_match = pd.Series(False, index=frame.index)
+    for values, _ in conditions:
+        match = pd.Series(True, index=frame.index)
+        for column, value in values.items():
+            match &= (frame[column] == value).fillna(False).astype(bool)
+        any_match |= match
+    return any_match
+
+
+def condition_real_rows(
+    real_train: pd.DataFrame, real_holdout: pd.DataFrame | None, conditions: list[tuple[dict[str, Any], int]]
+) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any]]:
+    """The real rows a conditioned export is scored against: those that match its conditions; and the record."""
+    train = real_train[matching_rows(real_train, conditions)].reset_index(drop=True)
+    holdout = None
+    if real_holdout is not None:
+        holdout = real_holdout[matching_rows(real_holdout, conditions)].reset_index(drop=True)
+        holdout = holdout if len(holdout) else None
+    record = {
+        "conditions": len(conditions),
+        "columns": sorted({c for values, _ in conditions for c in values}),
+        "real_train_rows_before": len(real_train),
+        "real_holdout_rows_before": 0 if real_holdout is None else len(real_holdout),
+        "note": "the export was generated with fixed values (the request's conditions); every score compares it "
+        "with the real rows that match one of the conditions (in their own proportions), not with the whole table",
+    }
+    return train, holdout, record
+
+
 def build_quality_report(
     real_train: pd.DataFrame,
     real_holdout: pd.DataFrame | None,
@@ -437,19 +484,30 @@ def build_quality_report(
     differentially_private: bool = False,
     schema: Any = None,
     column_treatment: list[dict[str, Any]] | None = None,
+    conditions: list[tuple[dict[str, Any], int]] | None = None,
 ) -> QualityReportResult:
     """Score the export at `synthetic` and write the private report and the public scores under `out_dir`.
 
     `differentially_private` (the request has a privacy block) restricts the public scores to
     synthetic-only values; `schema` (the request's TableSchema, public) adds the in-domain shares;
-    `column_treatment` (the profile's per-column treatment, kinds and counts) is shown in the report.
+    `column_treatment` (the profile's per-column treatment, kinds and counts) is shown in the report;
+    `conditions` (the request's, as (values, rows)) scores the export against the matching real rows only.
     """
     started = time.perf_counter()
+    conditioned = None
+    fixed_target = False
+    if conditions is not None:
+        real_train, real_holdout, conditioned = condition_real_rows(real_train, real_holdout, conditions)
+        fixed_target = spec.target_column in conditioned["columns"]
+        if fixed_target:  # every synthetic row has the same target: nothing to learn or predict
+            spec = spec.model_copy(update={"target_column": None})
     # A DP request's public scores count every synthetic row, so it reads them all.
     synthetic_frame, total_rows = read_for_plan(Path(synthetic), len(real_train), seed, whole=differentially_private)
     read_seconds = time.perf_counter() - started
     plan = plan_sampling(total_rows, len(real_train))
     scores, details = compute_scores(real_train, real_holdout, synthetic_frame, metadata, spec, plan, seed)
+    if fixed_target:
+        scores["skipped"]["tstr"] = "quality.target_column has a fixed value in the conditions: nothing to predict"
     scores["seconds"]["read"] = read_seconds
     synthetic_only = synthetic_only_scores(synthetic_frame, schema)
     if len(synthetic_frame) < total_rows:
@@ -459,6 +517,8 @@ def build_quality_report(
             synthetic_rows=total_rows,
         )
     scores["synthetic_only"] = synthetic_only
+    if conditioned is not None:
+        scores["conditioned_on"] = conditioned
     if column_treatment:
         scores["column_treatment"] = [
             {k: c.get(k) for k in ("name", "treatment", "sdtype", "reason")} for c in column_treatment

@@ -30,12 +30,56 @@ class FittedModel(Protocol):
     def sample(self, num_rows: int, seed: int) -> pd.DataFrame: ...
 
 
-def sample_chunk(model: FittedModel, num_rows: int, seed: int, first_row: int) -> pd.DataFrame:
+# (values, rows): `rows` rows that each have `values` (column → value), in the chunk's order.
+Conditions = list[tuple[dict[str, Any], int]]
+# Sampling a condition by rejection: tries per batch (SDV's default), then rounds with a new seed.
+CONDITION_TRIES = 100
+CONDITION_ROUNDS = 4
+
+
+class ConditionNotMet(ValueError):
+    """The model made fewer rows with a condition's values than asked, after every try."""
+
+
+def sample_chunk(
+    model: FittedModel, num_rows: int, seed: int, first_row: int, conditions: Conditions | None = None
+) -> pd.DataFrame:
     """One chunk's rows. A model that numbers rows across chunks (schema_only's primary keys) is told where
-    the chunk starts; every other model's rows depend on (rows, seed) alone."""
+    the chunk starts; every other model's rows depend on (rows, seed) alone.
+
+    With `conditions`, the chunk is their blocks in order, each of exactly its rows with its fixed values:
+    an SDV-backed model samples them conditionally; schema_only, whose columns are independent, draws
+    and fixes them. A model that cannot condition (the DP models) is refused by name.
+    """
+    if conditions is not None:
+        if sum(rows for _, rows in conditions) != num_rows:
+            raise ValueError(f"the chunk's conditions add up to {sum(r for _, r in conditions)} rows, not {num_rows}")
+        if getattr(model, "numbers_rows", False):  # schema_only: every column is drawn on its own
+            frame = model.sample(num_rows, seed, first_row=first_row)  # type: ignore[call-arg]
+            return fix_values(frame, conditions)
+        if not getattr(model, "conditional", False):
+            raise ValueError(f"synthesizer {model.name!r} cannot generate with conditions")
+        return model.sample(num_rows, seed, conditions=conditions)  # type: ignore[call-arg]
     if getattr(model, "numbers_rows", False):
         return model.sample(num_rows, seed, first_row=first_row)  # type: ignore[call-arg]
     return model.sample(num_rows, seed)
+
+
+def fix_values(frame: pd.DataFrame, conditions: Conditions) -> pd.DataFrame:
+    """Each condition's block of rows (in order) given exactly its values."""
+    start = 0
+    for values, rows in conditions:
+        for column, value in values.items():
+            if frame[column].dtype.kind in "biuf" and isinstance(value, str):
+                frame[column] = frame[column].astype(object)
+            frame.iloc[start : start + rows, frame.columns.get_loc(column)] = value
+        start += rows
+    return frame
+
+
+def condition_seed(seed: int, index: int, attempt: int = 0) -> int:
+    """The seed of one condition's block in a chunk (and of a retry round): a function of its arguments."""
+    return int(np.random.SeedSequence([seed, 0xC0D, index, attempt]).generate_state(1)[0])
 
 
 def chunk_seed(request_seed: int, chunk_index: int) -> int:
@@ -71,26 +115,36 @@ class TabulatedMarginals:
         """A drop-in for `copula.sample` that reads the tables instead of calling ppf."""
         from copulas.utils import set_random_state
 
-        original = type(copula).sample
-
         def sample(num_rows: int = 1, conditions: Any = None) -> pd.DataFrame:
-            if conditions is not None:
-                return original(copula, num_rows, conditions=conditions)
             copula.check_fit()
+            # Conditioned: the other columns' normal scores come from the conditional normal, as in SDV.
             with set_random_state(copula.random_state, copula.set_random_state):
-                normal = copula._get_normal_samples(num_rows, None).to_numpy()
+                normal = copula._get_normal_samples(num_rows, conditions)
+            given = dict(conditions) if conditions is not None else {}
             return pd.DataFrame(
-                {name: np.interp(normal[:, i], self.z, self.values[i]) for i, name in enumerate(self.columns)}
+                {
+                    name: np.full(num_rows, given[name])
+                    if name in given
+                    else np.interp(normal[name].to_numpy(), self.z, self.values[i])
+                    for i, name in enumerate(self.columns)
+                }
             )
 
         return sample
 
 
 class SDVModel:
-    """An SDV single-table synthesizer, sampled deterministically per seed."""
+    """An SDV single-table synthesizer, sampled deterministically per seed.
+
+    Conditions go through SDV's `sample_from_conditions`: a gaussian_copula conditions its normal
+    scores on the fixed values; CTGAN, TVAE and CopulaGAN sample and keep the matching rows
+    (rejection), `CONDITION_TRIES` batches per round and up to `CONDITION_ROUNDS` rounds, each from its
+    own seed, until the condition has all its rows.
+    """
 
     # `table`: a gaussian_copula samples through its tabulated inverse CDFs; `exact`: SDV's own ppf.
     copula_sampling = "table"
+    conditional = True
 
     def __init__(self, name: str, synthesizer: Any, training_record: dict[str, Any]):
         self.name = name
@@ -101,7 +155,44 @@ class SDVModel:
         if name == "gaussian_copula" and getattr(synthesizer._model, "univariates", None):
             self.marginals = TabulatedMarginals(synthesizer._model)
 
-    def sample(self, num_rows: int, seed: int) -> pd.DataFrame:
+    def sample(self, num_rows: int, seed: int, conditions: Conditions | None = None) -> pd.DataFrame:
+        if conditions is None:
+            return self._sampled(seed, lambda synth: synth.sample(num_rows))
+        blocks = [self._condition(values, rows, seed, i) for i, (values, rows) in enumerate(conditions)]
+        return fix_values(pd.concat(blocks, ignore_index=True), conditions)
+
+    def _condition(self, values: dict[str, Any], rows: int, seed: int, index: int) -> pd.DataFrame:
+        """Exactly `rows` rows with `values`, from (seed, index) alone."""
+        import warnings
+
+        from sdv.sampling import Condition
+
+        found: list[pd.DataFrame] = []
+        missing = rows
+        for attempt in range(CONDITION_ROUNDS):
+            condition = Condition(column_values=values, num_rows=missing)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # SDV warns of a short count; it is counted here
+                try:
+                    block = self._sampled(
+                        condition_seed(seed, index, attempt),
+                        lambda synth, c=condition: synth.sample_from_conditions(
+                            [c], max_tries_per_batch=CONDITION_TRIES
+                        ),
+                    )
+                except ValueError:  # SDV found no row at all in this round
+                    block = pd.DataFrame()
+            found.append(block.head(missing))
+            missing -= len(found[-1])
+            if missing == 0:
+                return pd.concat(found, ignore_index=True)
+        raise ConditionNotMet(
+            f"conditions.{index}: the {self.name} model made {rows - missing:,} of the {rows:,} rows asked for "
+            f"with these values after {CONDITION_ROUNDS} rounds of {CONDITION_TRIES} tries: they are too rare under "
+            "the model (ask for fewer rows, other values, or gaussian_copula, which conditions without rejection)"
+        )
+
+    def _sampled(self, seed: int, draw: Any) -> pd.DataFrame:
         synth = self.synthesizer
         # Reset every random stream SDV and RDT keep, then seed each from `seed`, so a chunk
         # never depends on which chunks this process sampled before it.
@@ -112,11 +203,11 @@ class SDVModel:
         synth._set_random_state(seed)
         marginals = getattr(self, "marginals", None)
         if marginals is None or self.copula_sampling == "exact":
-            return synth.sample(num_rows)[TABLE].reset_index(drop=True)
+            return draw(synth)[TABLE].reset_index(drop=True)
         copula = synth._model
         copula.sample = marginals.sampler(copula)  # an instance attribute shadows the method...
         try:
-            return synth.sample(num_rows)[TABLE].reset_index(drop=True)
+            return draw(synth)[TABLE].reset_index(drop=True)
         finally:
             del copula.sample  # ...until it is deleted: the pickled synthesizer stays SDV's own
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from synth_pipelines.core.request import SynthesizerSpec
 from synth_pipelines.training.device import device_name
-from synth_pipelines.training.synthesizers import FittedModel, fit_model
+from synth_pipelines.training.synthesizers import Conditions, FittedModel, condition_seed, fit_model, fix_values
 
 # Rows a fit sees at most, per synthesizer (None: every row). gaussian_copula: marginals and one
 # correlation matrix, settled long before this (see benchmarks/results/corpus.md, training cap).
@@ -97,8 +97,14 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
 
 @dataclass
 class TreatedModel:
-    """`sample(num_rows, seed)` is a pure function of its arguments, like every FittedModel."""
+    """`sample(num_rows, seed)` is a pure function of its arguments, like every FittedModel.
 
+    With conditions, the SDV model is conditioned on the values of the columns it models (a rare
+    level as the token it was fitted with); a kept or generated column is independent of the others
+    in this model, so its fixed value is simply set. Every fixed value is exact in the output.
+    """
+
+    conditional = True
     name: str
     inner: FittedModel | None
     order: list[str]
@@ -107,8 +113,13 @@ class TreatedModel:
     ids: dict[str, GeneratedId] = field(default_factory=dict)
     training_record: dict[str, Any] = field(default_factory=dict)
 
-    def sample(self, num_rows: int, seed: int) -> pd.DataFrame:
-        frame = self.inner.sample(num_rows, seed) if self.inner is not None else pd.DataFrame(index=range(num_rows))
+    def sample(self, num_rows: int, seed: int, conditions: Conditions | None = None) -> pd.DataFrame:
+        if self.inner is None:
+            frame = pd.DataFrame(index=range(num_rows))
+        elif conditions is None:
+            frame = self.inner.sample(num_rows, seed)
+        else:
+            frame = self._conditioned(seed, conditions)
         for i, (name, levels) in enumerate(self.rare.items()):
             drawn = frame[name] == RARE
             if drawn.any():
@@ -122,7 +133,25 @@ class TreatedModel:
             frame[name] = column.where(~missing, None)
         for i, (name, generated) in enumerate(getattr(self, "ids", {}).items()):
             frame[name] = generated.draw(_rng(seed, 3, i), num_rows)
+        if conditions is not None:
+            frame = fix_values(frame, conditions)
         return frame[self.order].reset_index(drop=True)
+
+    def _conditioned(self, seed: int, conditions: Conditions) -> pd.DataFrame:
+        """The inner model's rows, block by block: conditioned on the columns it models, else unconditioned."""
+        blocks = []
+        for i, (values, rows) in enumerate(conditions):
+            inner_values = {
+                column: RARE if column in self.rare and value in self.rare[column].levels else value
+                for column, value in values.items()
+                if column not in self.kept and column not in self.ids
+            }
+            block_seed = condition_seed(seed, i)
+            if inner_values:
+                blocks.append(self.inner.sample(rows, block_seed, conditions=[(inner_values, rows)]))  # type: ignore[union-attr, call-arg]
+            else:
+                blocks.append(self.inner.sample(rows, block_seed))  # type: ignore[union-attr]
+        return pd.concat(blocks, ignore_index=True)
 
     def set_copula_sampling(self, mode: str) -> None:
         if self.inner is not None and hasattr(self.inner, "copula_sampling"):

@@ -12,6 +12,7 @@ failed chunks are made again; re-execution from failure skips finished steps.
 """
 
 import hashlib
+import json
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,7 @@ import dagster as dg
 
 from synth_pipelines.generation.export import (
     SUFFIX,
+    chunk_conditions,
     chunk_is_complete,
     chunk_path,
     chunk_plan,
@@ -62,9 +64,11 @@ def model_at(path: str, copula_sampling: str = "table") -> FittedModel:
     return _cached_model(path, Path(path).stat().st_mtime_ns, copula_sampling)
 
 
-def _generation_key(model_path: str, seed: int, chunk_rows: int) -> str:
-    """Chunks made by another model or seed must never be reused: they live in their own folder."""
+def _generation_key(model_path: str, seed: int, chunk_rows: int, conditions: list | None = None) -> str:
+    """Chunks made by another model, seed or conditions must never be reused: they live in their own folder."""
     digest = hashlib.sha256(f"{seed}:{chunk_rows}:".encode())
+    if conditions is not None:
+        digest.update(json.dumps(conditions, sort_keys=True).encode())
     with open(model_path, "rb") as handle:
         while block := handle.read(1 << 20):
             digest.update(block)
@@ -81,9 +85,11 @@ def plan_chunks(
 ):
     """Fan out: one dynamic output per group of chunks, carrying everything its step needs."""
     request = request_from(synthesis_request)
-    key = _generation_key(trained_model["model_path"], request.seed, request.chunk_rows)
+    conditions = request.condition_list
+    key = _generation_key(trained_model["model_path"], request.seed, request.chunk_rows, conditions)
     folder = work_area.folder(request.request_id, "chunks", key)
     sizes = chunk_plan(request.rows, request.chunk_rows)
+    by_chunk = chunk_conditions(conditions, sizes) if conditions is not None else None
     groups = group_chunks(len(sizes), compute.chunk_steps)
     context.log.info(
         f"{len(sizes)} chunks of up to {request.chunk_rows:,} rows ({request.rows:,} rows) in {len(groups)} steps"
@@ -98,6 +104,7 @@ def plan_chunks(
                         "seed": chunk_seed(request.seed, i),
                         "first_row": i * request.chunk_rows,
                         "path": str(chunk_path(folder, i)),
+                        "conditions": None if by_chunk is None else [[v, n] for v, n in by_chunk[i]],
                     }
                     for i in group
                 ],
@@ -112,7 +119,14 @@ def plan_chunks(
 
 def make_chunk(chunk: dict, model_path: str, kinds: dict, copula_sampling: str = "table") -> dict:
     """Sample one chunk and write it; the same chunk spec always writes the same rows."""
-    frame = sample_chunk(model_at(model_path, copula_sampling), chunk["rows"], chunk["seed"], chunk.get("first_row", 0))
+    conditions = chunk.get("conditions")
+    frame = sample_chunk(
+        model_at(model_path, copula_sampling),
+        chunk["rows"],
+        chunk["seed"],
+        chunk.get("first_row", 0),
+        None if conditions is None else [(values, rows) for values, rows in conditions],
+    )
     write_chunk(frame, kinds, Path(chunk["path"]))
     return {"index": chunk["index"], "rows": len(frame), "path": chunk["path"], "seed": chunk["seed"]}
 

@@ -65,6 +65,7 @@ def quality_report(
             differentially_private=private,
             schema=schema,
             column_treatment=profile.columns,
+            conditions=request.condition_list,
         )
     checks = {c["threshold"]: c for c in threshold_checks(result.scores, request.quality)}
     metadata = {

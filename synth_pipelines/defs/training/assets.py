@@ -11,6 +11,7 @@ from synth_pipelines.executors import TRAINING_OP_TAGS
 from synth_pipelines.generation.export import kinds_of
 from synth_pipelines.privacy.ledger import charge_training, entries_markdown
 from synth_pipelines.resources import ComputeResource, PrivacyLedgerResource, WorkAreaResource
+from synth_pipelines.training.conditions import data_condition_problems
 from synth_pipelines.training.synthesizers import fit_model, save_model
 from synth_pipelines.training.treated import fit_treated
 
@@ -64,10 +65,16 @@ def trained_model(
             train, None, request.synthesizer, request.privacy, device=device, seed=request.seed, schema=request.schema
         )
     else:
+        table_metadata = model_metadata(dataset_profile["metadata"], request.schema)
+        treatments = DatasetProfile.from_dict(dataset_profile).treatments
+        if request.condition_list is not None:
+            problems = data_condition_problems(request.condition_list, train, table_metadata, treatments)
+            if problems:
+                raise refused("conditions", RequestError(problems))
         model = fit_treated(
             train,
-            model_metadata(dataset_profile["metadata"], request.schema),
-            DatasetProfile.from_dict(dataset_profile).treatments,
+            table_metadata,
+            treatments,
             request.synthesizer,
             device=device,
             seed=request.seed,
