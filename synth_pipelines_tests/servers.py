@@ -1,4 +1,5 @@
-"""Real servers on loopback for integration tests: S3 (moto), IPFS and Arweave nodes, a flaky proxy, a webhook sink.
+"""Real servers on loopback for integration tests: S3 (moto), IPFS and Arweave nodes, a flaky proxy, a webhook sink,
+a static file server over the artifact root.
 
 Plain context managers, no pytest, so any test module (or a script) can use them; the
 fixtures in synth_pipelines_tests/publishing/conftest.py wrap them. Everything binds to
@@ -25,8 +26,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -231,16 +233,47 @@ def webhook_server(statuses: list[int]) -> Iterator[WebhookSink]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    sink.port = server.server_address[1]
+    with _serving(Handler) as port:
+        sink.port = port
+        yield sink
+
+
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A threaded HTTP server on a free loopback port; yields the port, stops the server afterwards."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield sink
+        yield server.server_address[1]
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def artifact_web_server(artifact_root: Path) -> Iterator[str]:
+    """The deploy's static file server over the artifact root: request folders only (never `_s3_cache/`, `_ipfs/`).
+
+    Yields the base URL to set as SYNTH_PUBLIC_BASE_URL.
+    """
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(artifact_root), **kwargs)
+
+        def send_head(self) -> Any:
+            if self.path.lstrip("/").startswith("_") or self.path.endswith("/"):
+                self.send_error(404)
+                return None
+            return super().send_head()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with _serving(Handler) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 HERE = Path(__file__).resolve().parent

@@ -1,31 +1,43 @@
-"""The Dagster UI as a person uses it, in Debian's Chromium driven by Playwright, against `dagster dev`.
+"""A data owner's path through the Dagster UI, in Debian's Chromium driven by Playwright, against `dagster dev`.
 
-It opens the asset graph, adds a request partition and launches its run from the UI, watches the run page
-until it says Success, and reads the quality report's Markdown summary. Each step leaves a screenshot in
-test-artifacts/browser/.
+It fills in the `submit_request` launchpad (the request's own typed fields, scaffolded), launches
+it, waits for the intake sensor's run of the request, and from that run's page opens the result in
+one click: the quality and privacy summary, headed by a link that downloads the export from the
+deploy's web server (SYNTH_PUBLIC_BASE_URL over the artifact root). It also opens
+synthetic_export's preview. Each step leaves a screenshot in test-artifacts/browser/;
+docs/ui/ holds copies of three of them for the README.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from synth_pipelines.core.request import parse_request
-from synth_pipelines.intake.requests import LocalRequestStore
 from synth_pipelines.settings import REPO_ROOT
 from synth_pipelines_tests.conftest import small_request
-from synth_pipelines_tests.dagster_processes import dagster_dev, graphql, make_dagster_home
-from synth_pipelines_tests.test_dagster_dev import NINE_ASSETS
+from synth_pipelines_tests.dagster_processes import dagster_dev, graphql, make_dagster_home, wait_for
+from synth_pipelines_tests.servers import artifact_web_server
+from synth_pipelines_tests.test_dagster_dev import RUNS
 
 playwright = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO_ROOT / "test-artifacts" / "browser"
 REQUEST_ID = "ui-request"
+# What the owner types into the scaffolded form: the three required fields, the dataset, small chunks.
+FILLED = {
+    "request_id: ''": f"request_id: {REQUEST_ID}",
+    "requester: ''": "requester: owner@example.org",
+    "rows: 0": "rows: 2500",
+    "chunk_rows: 10000": "chunk_rows: 1000\ndataset:\n  uri: adult_small.csv",
+}
 
 pytestmark = pytest.mark.integration
 
@@ -37,108 +49,170 @@ def chromium_installed() -> None:
         pytest.fail(f"{CHROMIUM} is missing: run `make system-deps` (scripts/install_system_deps.sh)")
 
 
-SENSOR_ID = """
-query Sensor($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) { ... on Sensor { id } } }
-"""
-STOP = """mutation Stop($id: String!) { stopSensor(id: $id) { ... on StopSensorMutationResult {
-  instigationState { status } } ... on PythonError { message } } }"""
-
-
-def stop_intake_sensor(url: str) -> None:
-    """The intake sensor also runs any accepted request it has not run yet: off, so the UI's launch is the only run."""
-    selector = {
-        "repositoryLocationName": "synth_pipelines",
-        "repositoryName": "__repository__",
-        "sensorName": "request_intake_sensor",
-    }
-    sensor_id = graphql(url, SENSOR_ID, {"selector": selector})["sensorOrError"]["id"]
-    state = graphql(url, STOP, {"id": sensor_id})["stopSensor"]["instigationState"]
-    assert state["status"] == "STOPPED"
-
-
-def test_launch_a_request_from_the_ui_and_read_its_quality_report(synth_env, tmp_path):
+def test_a_data_owner_launches_a_request_from_the_form_and_opens_its_result(synth_env, tmp_path):
     shutil.rmtree(SHOTS, ignore_errors=True)
     SHOTS.mkdir(parents=True)
-    env = {**os.environ, "DAGSTER_HOME": str(make_dagster_home(tmp_path / "dagster_home"))}
-    with dagster_dev(env, tmp_path / "dagster-dev.log") as url:
-        stop_intake_sensor(url)
-        LocalRequestStore(synth_env.request_root).put_accepted(parse_request(small_request(request_id=REQUEST_ID)))
-        with playwright.sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.set_default_timeout(60_000)
-            try:
-                drive_the_ui(page, url)
-            except Exception:
-                page.screenshot(path=SHOTS / "failure.png", full_page=True)
-                raise
-            finally:
-                browser.close()
-    manifest = synth_env.artifact_root / REQUEST_ID / "manifest.json"
-    assert manifest.is_file()
+    with artifact_web_server(synth_env.artifact_root) as base_url:
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(make_dagster_home(tmp_path / "dagster_home")),
+            "SYNTH_PUBLIC_BASE_URL": base_url,
+        }
+        with dagster_dev(env, tmp_path / "dagster-dev.log") as url:
+            drop_a_request_that_breaks_its_contract(synth_env)  # runs beside the UI's; checked at the end
+            with playwright.sync_playwright() as pw:
+                browser = pw.chromium.launch(
+                    executable_path=str(CHROMIUM),
+                    headless=True,
+                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+                )
+                page = browser.new_page(viewport={"width": 1600, "height": 1000}, accept_downloads=True)
+                page.set_default_timeout(60_000)
+                try:
+                    drive_the_ui(page, url, base_url, synth_env, tmp_path)
+                except Exception:
+                    page.screenshot(path=SHOTS / "failure.png", full_page=True)
+                    raise
+                finally:
+                    browser.close()
+            a_failed_request_is_red_from_its_failing_step_on(url, synth_env)
 
 
-def drive_the_ui(page, url: str) -> None:
+def finished_run(url: str, partition: str) -> dict | None:
+    """The finished run of a request's partition, or None while it has none."""
+    for run in graphql(url, RUNS)["runsOrError"]["results"]:
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        if tags.get("dagster/partition") == partition and run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            return run
+    return None
+
+
+def editor_text(page) -> str:
+    return page.evaluate("document.querySelector('.CodeMirror').CodeMirror.getValue()")
+
+
+def drive_the_ui(page, url: str, base_url: str, settings, tmp_path: Path) -> None:
     expect = playwright.expect
     expect.set_options(timeout=60_000)  # two shared CPUs: the UI's GraphQL answers can take tens of seconds
 
-    # 1. The asset graph of the `synthesis` group shows the nine assets.
-    page.goto(f"{url}/locations/synth_pipelines/asset-groups/synthesis")
-    materialize_all = page.get_by_role("button", name="Materialize all")
-    expect(materialize_all).to_be_visible(timeout=60_000)
+    # 1. Jobs → submit_request → Launchpad: the request's fields with their defaults, nothing about the server.
+    page.goto(f"{url}/locations/synth_pipelines/jobs/submit_request/playground")
+    expect(page.locator(".CodeMirror")).to_be_visible()
     skip = page.get_by_role("button", name="Skip")  # the community sign-up dialog a fresh instance shows once
     try:
         skip.click(timeout=5_000)
     except playwright.TimeoutError:
         pass
-    for asset in sorted(NINE_ASSETS):
-        expect(page.get_by_text(asset, exact=True).first).to_be_visible()
-    page.screenshot(path=SHOTS / "01-asset-graph.png")
+    expect(page.get_by_text("gaussian_copula").first).to_be_visible()
+    prefilled = editor_text(page)
+    assert "chunk_rows: 10000" in prefilled and "name: gaussian_copula" in prefilled
+    internals = [str(settings.artifact_root), str(settings.data_root), "ledger", "resources:", "ops:"]
+    assert not [word for word in internals if word in prefilled]
 
-    # 2. Materialize all → add the request's partition → launch one run.
-    materialize_all.click()
-    page.get_by_text("Add a partition").click()
-    page.get_by_role("dialog").filter(has_text="Add a partition for").get_by_role("textbox").fill(REQUEST_ID)
-    page.screenshot(path=SHOTS / "02-add-partition.png")
-    page.get_by_role("button", name="Save").click()
-    expect(page.get_by_role("dialog").filter(has_text="Add a partition for")).to_be_hidden(timeout=60_000)
-    launch = page.get_by_role("button", name="Launch 1 run")
-    try:
-        expect(launch).to_be_visible(timeout=30_000)
-    except AssertionError:
-        # When the partition list refetches slowly the new key is added but not selected: pick it as a person
-        # would, by filtering the list down to it and ticking "Select all (1)".
-        page.get_by_text("Select a partition or create one").click()
-        page.keyboard.type(REQUEST_ID)
-        page.get_by_text(re.compile(r"^Select all \(1\)$")).click()
-        page.get_by_text("Launch runs to materialize").click()  # closes the list, keeps the dialog
-    expect(launch).to_be_enabled()
-    expect(page.get_by_text("1 partition", exact=True)).to_be_visible()
-    expect(page.get_by_text(REQUEST_ID, exact=True).first).to_be_visible()
-    page.screenshot(path=SHOTS / "03-launch-dialog.png")
-    launch.click()
-    expect(page.get_by_text("Launch runs to materialize")).to_be_hidden()  # the dialog closes once the run exists
-    page.screenshot(path=SHOTS / "04-launched.png")
+    # 2. Scaffold the missing fields, fill them in, launch.
+    page.get_by_role("button", name="Scaffold missing config").click()
+    page.get_by_role("dialog").get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    scaffolded = editor_text(page)
+    assert all(blank in scaffolded for blank in FILLED)  # the three required fields, blank
+    filled = scaffolded
+    for blank, value in FILLED.items():
+        filled = filled.replace(blank, value)
+    page.locator(".CodeMirror").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(filled)  # as pasted: no keystrokes for the editor's completions to catch
+    expect(page.get_by_text("No errors")).to_be_visible()
+    assert editor_text(page) == filled
+    page.screenshot(path=SHOTS / "01-launch-form.png")
+    page.get_by_role("button", name="Launch Run").click()
+    page.wait_for_url(re.compile(r".*/runs/[0-9a-f-]{36}$"))
+    expect(page.get_by_role("link", name="submit_request").first).to_be_visible()
 
-    # 3. The run page says Success.
-    page.goto(f"{url}/runs")
-    run_link = page.locator('a[href^="/runs/"]').filter(has_text=re.compile(r"^[0-9a-f]{8}$")).first
-    expect(run_link).to_be_visible(timeout=60_000)
-    run_link.click()
+    # 3. The intake sensor takes the filed request and runs it: wait for that run, then open its page.
+    run = wait_for(lambda: finished_run(url, REQUEST_ID), 600, f"the intake sensor's run of {REQUEST_ID}", interval=3)
+    assert run["status"] == "SUCCESS"
+    page.goto(f"{url}/runs/{run['runId']}")
     expect(page.get_by_text(f"partition: {REQUEST_ID}").first).to_be_visible()
-    status = page.get_by_text(re.compile(r"^(Success|Failure|Canceled)$")).first
-    expect(status).to_be_visible(timeout=420_000)
-    page.screenshot(path=SHOTS / "05-run-success.png")
-    assert status.inner_text() == "Success"
+    expect(page.get_by_text(re.compile(r"^Success$")).first).to_be_visible()
+    expect(page.get_by_text("Finished execution of run").first).to_be_visible()
+    page.screenshot(path=SHOTS / "02-request-run.png")
 
-    # 4. The quality_report asset shows its Markdown summary.
-    page.goto(f"{url}/assets/quality_report?partition={REQUEST_ID}")
-    page.get_by_text("[Show Markdown]").click()
-    summary = page.get_by_role("dialog")
-    expect(summary).to_contain_text("Worst columns")
-    expect(summary).to_contain_text("score")
-    page.screenshot(path=SHOTS / "06-quality-report-summary.png")
+    # 4. One click from the run's page: published_artifact's summary (the log's last Markdown entry).
+    page.get_by_text("[Show Markdown]").last.click()
+    result = page.get_by_role("dialog")
+    expect(result).to_contain_text("Open the export")
+    for fact in ("rows", "2,500", "quality", "overall", "privacy", "no DP", "published: web"):
+        expect(result).to_contain_text(fact)
+    page.screenshot(path=SHOTS / "03-result.png")
+    link = result.get_by_role("link", name="Open the export")
+    href = link.get_attribute("href")
+    assert href == f"{base_url}/{REQUEST_ID}/{REQUEST_ID}.parquet"
+    with page.expect_download() as download:
+        link.click()
+    saved = tmp_path / "opened-export.parquet"
+    download.value.save_as(saved)
+    manifest = (settings.artifact_root / REQUEST_ID / "manifest.json").read_text()
+    sha256 = hashlib.sha256(saved.read_bytes()).hexdigest()
+    assert f'"sha256": "{sha256}"' in manifest
+    page.keyboard.press("Escape")
+
+    # 5. synthetic_export's preview: the export's first 20 rows, none of them a row of the input table.
+    page.goto(f"{url}/assets/synthetic_export?partition={REQUEST_ID}")
+    page.get_by_text("[Show Markdown]").first.click()
+    preview = page.get_by_role("dialog")
+    expect(preview).to_contain_text("fnlwgt")
+    header = [cell.inner_text() for cell in preview.locator("thead th").all()]
+    rows = [[cell.inner_text() for cell in row.locator("td").all()] for row in preview.locator("tbody tr").all()]
+    preview.locator("thead").scroll_into_view_if_needed()
+    page.screenshot(path=SHOTS / "04-preview.png")
+    export = pd.read_parquet(saved)
+    assert header == list(export.columns) and len(rows) == 20
+    fnlwgt = header.index("fnlwgt")
+    assert [int(row[fnlwgt]) for row in rows] == export["fnlwgt"].head(20).astype(int).tolist()
+    real = pd.read_csv(settings.data_root / "adult_small.csv")
+    shown = {tuple(row[header.index(c)] for c in ("age", "fnlwgt", "education")) for row in rows}
+    seen = set(zip(real["age"].astype(str), real["fnlwgt"].astype(str), real["education"].astype(str), strict=True))
+    assert not shown & seen
+
+
+STATUSES = """{ assetNodes { assetKey { path } assetPartitionStatuses {
+  ... on DefaultPartitionStatuses { materializedPartitions failedPartitions } } } }"""
+STEPS = """query Steps($id: ID!) { runOrError(runId: $id) { ... on Run { status stepStats { stepKey status } } } }"""
+# The graph's order: what is before validated_dataset ran and stays green; what is after it never ran.
+BEFORE = ("synthesis_request", "raw_dataset", "dataset_profile")
+AFTER = ("trained_model", "synthetic_chunks", "synthetic_export", "quality_report", "published_artifact")
+
+
+def drop_a_request_that_breaks_its_contract(settings) -> None:
+    """`bad-data`: its owner's suite wants every age in [0, 1], so validated_dataset fails."""
+    suite = {
+        "name": "owner",
+        "expectations": [
+            {"type": "expect_column_values_to_be_between", "kwargs": {"column": "age", "min_value": 0, "max_value": 1}}
+        ],
+    }
+    (settings.data_root / "owner_suite.json").write_text(json.dumps(suite))
+    request = small_request(request_id="bad-data", validation={"expectation_suite": "owner_suite.json"})
+    (settings.request_root / "incoming" / "bad-data.json").write_text(json.dumps(request))
+
+
+def a_failed_request_is_red_from_its_failing_step_on(url: str, settings) -> None:
+    """The request whose data breaks its owner's contract: validated_dataset fails, the steps after it never start.
+
+    The asset graph paints a partition red when a failed run planned it and did not materialize
+    it, so the assets after the failure are red too (Dagster has no "skipped" partition
+    state; pinned here and in the README, so that a Dagster that gains one shows up); what ran
+    before the failure stays green, and the other request's partitions stay green.
+    """
+    run = wait_for(lambda: finished_run(url, "bad-data"), 300, "the failing request's run to finish", interval=3)
+    assert run["status"] == "FAILURE"
+    steps = {s["stepKey"]: s["status"] for s in graphql(url, STEPS, {"id": run["runId"]})["runOrError"]["stepStats"]}
+    assert steps["validated_dataset"] == "FAILURE"
+    assert {steps[key] for key in BEFORE} == {"SUCCESS"}
+    assert not [key for key in steps if key.startswith(AFTER)]  # never started ("Not executing" in the log)
+    statuses = {n["assetKey"]["path"][-1]: n["assetPartitionStatuses"] for n in graphql(url, STATUSES)["assetNodes"]}
+    for asset in BEFORE:
+        assert "bad-data" in statuses[asset]["materializedPartitions"] and not statuses[asset]["failedPartitions"]
+    for asset in ("validated_dataset", *AFTER):
+        assert statuses[asset]["failedPartitions"] == ["bad-data"]
+        assert statuses[asset]["materializedPartitions"] == [REQUEST_ID]

@@ -3,6 +3,7 @@
 import hashlib
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import boto3
 import pytest
@@ -15,7 +16,7 @@ from synth_pipelines.publishing import PublishConfig, file_cid
 from synth_pipelines.publishing.arweave_tx import generate_wallet, save_wallet
 from synth_pipelines.resources import S3Resource
 from synth_pipelines_tests.conftest import small_request
-from synth_pipelines_tests.servers import arlocal_node, ipfs_node, moto_s3_server
+from synth_pipelines_tests.servers import arlocal_node, artifact_web_server, ipfs_node, moto_s3_server
 
 pytestmark = pytest.mark.integration
 
@@ -68,6 +69,38 @@ def test_publish_to_s3_and_ipfs_end_to_end(settings):
         assert manifest["sha256"] in summary and "overall" in summary and "no DP" in summary
         gateway = manifest["locations"]["ipfs"]["gateway_url"]
         assert f"[{gateway}]({gateway})" in summary
+
+
+def test_a_local_export_opens_from_the_deploys_web_server(settings):
+    """Published only to the local store: the run page's link opens the export through SYNTH_PUBLIC_BASE_URL."""
+    with artifact_web_server(settings.artifact_root) as base_url:
+        publish = PublishConfig.from_env(settings.artifact_root, {"SYNTH_PUBLIC_BASE_URL": f"{base_url}/"})
+        request = parse_request(small_request(request_id="on-the-web", publish=["local"]))
+        instance = DagsterInstance.ephemeral()
+        ok, manifest_path, error = run_request(request, replace(settings, publish=publish), instance)
+        assert ok, error
+        manifest = json.loads(manifest_path.read_text())
+        record = instance.fetch_materializations(AssetKey("published_artifact"), limit=1).records[0]
+        metadata = record.asset_materialization.metadata
+        link = metadata["export_link"].value
+        assert link == manifest["locations"]["web"]["url"] and link.startswith(f"{base_url}/on-the-web/")
+        opened = requests.get(link, timeout=30)
+        assert opened.ok and hashlib.sha256(opened.content).hexdigest() == manifest["sha256"]
+        assert f"[Open the export]({link})" in metadata["summary"].value
+    # Without a web server the local export has no URL (a path is not a link a browser can open).
+    publish = PublishConfig.from_env(settings.artifact_root, {})
+    request = parse_request(small_request(request_id="off-the-web", publish=["local"]))
+    instance = DagsterInstance.ephemeral()
+    ok, manifest_path, error = run_request(request, replace(settings, publish=publish), instance)
+    assert ok, error
+    record = instance.fetch_materializations(AssetKey("published_artifact"), limit=1).records[0]
+    assert "export_link" not in record.asset_materialization.metadata
+    assert "web" not in json.loads(manifest_path.read_text())["locations"]
+
+
+def test_public_base_url_must_be_http():
+    with pytest.raises(ValueError, match=r"SYNTH_PUBLIC_BASE_URL='file:///srv'.*allowed: an http:// or https:// URL"):
+        PublishConfig.from_env(Path("/tmp"), {"SYNTH_PUBLIC_BASE_URL": "file:///srv"})
 
 
 def test_publish_to_arweave_end_to_end(settings, tmp_path):

@@ -19,6 +19,7 @@
 | SYNTH_ARWEAVE_POLL_SECONDS | time between two status polls while waiting | 10 |
 | SYNTH_PUBLISH_RETRY_DELAYS | seconds between attempts, e.g. "5,10,20" | 5,10,20 |
 | SYNTH_PUBLISH_TIMEOUT_SECONDS | connect/read timeout of one request | 60 |
+| SYNTH_PUBLIC_BASE_URL | web server's URL for the artifact root's request folders | unset: no URL for local exports |
 
 AWS credentials come the usual boto3 way (environment, profile, instance role).
 """
@@ -31,6 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from synth_pipelines.core.env import env_int, env_number, env_text
 from synth_pipelines.publishing.retry import DEFAULT_DELAYS, RetryPolicy, parse_delays
@@ -62,6 +64,8 @@ class PublishConfig:
     arweave_poll_seconds: float = 10.0
     retry_delays: tuple[float, ...] = DEFAULT_DELAYS
     timeout_seconds: float = 60.0
+    # Where a web server serves `<artifact_root>/<request_id>/`; None: the local store has no URL.
+    public_base_url: str | None = None
     # Tests pass a recorder to see which delays were slept; production sleeps.
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
     # The S3 client the deploy built once (resources.S3Resource); None: built from the fields above.
@@ -72,6 +76,10 @@ class PublishConfig:
             raise ValueError(f"part_size_bytes={self.part_size_bytes}: S3 needs at least {S3_MIN_PART_BYTES} (5 MiB)")
         if not 1 <= self.presign_seconds <= S3_MAX_PRESIGN_SECONDS:
             raise ValueError(f"presign_seconds={self.presign_seconds}: must be between 1 and {S3_MAX_PRESIGN_SECONDS}")
+        if self.public_base_url is not None and not self.public_base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"SYNTH_PUBLIC_BASE_URL={self.public_base_url!r} is not allowed; allowed: an http:// or https:// URL"
+            )
         if self.arweave_confirmations < 0:
             raise ValueError(f"arweave_confirmations={self.arweave_confirmations}: must be 0 or more")
         if self.arweave_confirm_timeout_seconds <= 0 or self.arweave_poll_seconds <= 0:
@@ -109,6 +117,7 @@ class PublishConfig:
             arweave_poll_seconds=number("SYNTH_ARWEAVE_POLL_SECONDS", 10, 0.01, 3600),
             retry_delays=parse_delays(delays) if delays is not None else DEFAULT_DELAYS,
             timeout_seconds=number("SYNTH_PUBLISH_TIMEOUT_SECONDS", 60, 1, 3600),
+            public_base_url=(text("SYNTH_PUBLIC_BASE_URL") or "").rstrip("/") or None,
         )
 
     @property
@@ -119,6 +128,12 @@ class PublishConfig:
     def arweave_gateway(self) -> str:
         """Where manifests link to and uploads are fetched back from: the gateway, else the node."""
         return (self.arweave_gateway_url or self.arweave_url or "").rstrip("/")
+
+    def public_url(self, request_id: str, name: str) -> str | None:
+        """The URL of `<artifact_root>/<request_id>/<name>` on the deploy's web server, or None without one."""
+        if self.public_base_url is None:
+            return None
+        return f"{self.public_base_url.rstrip('/')}/{quote(request_id)}/{quote(name)}"
 
     @property
     def ipfs_embedded_root(self) -> Path:

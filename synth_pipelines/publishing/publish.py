@@ -140,6 +140,9 @@ def publish_artifact(
         export_locations["ipfs"] = ipfs_record.as_manifest()
     if arweave_record is not None:
         export_locations["arweave"] = arweave_record.as_manifest()
+    export_url = config.public_url(request_id, export_path.name)
+    if export_url is not None:  # the local copy as the deploy's web server serves it
+        export_locations["web"] = {"url": export_url, "served_from": "local"}
     reports = {name: entry for name, entry in locations.items() if name != "export"}
     content = {
         **manifest,

@@ -116,11 +116,15 @@ def publish_locations(manifest: Mapping[str, Any]) -> dict[str, str]:
 
 
 def export_link(manifest: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(target, URL) of the best link that opens the export from a browser: S3 presigned, a gateway, Arweave."""
+    """(target, URL) of the best link that opens the export from a browser.
+
+    S3 presigned, a gateway (IPFS, Arweave), else the local copy on the deploy's web server
+    (`web`, with SYNTH_PUBLIC_BASE_URL).
+    """
     locations = {**(manifest.get("locations") or {})}
     if "arweave" in manifest:
         locations.setdefault("arweave", manifest["arweave"])
-    for target in ("s3", "ipfs", "arweave"):
+    for target in ("s3", "ipfs", "arweave", "web"):
         entry = locations.get(target)
         if isinstance(entry, Mapping):
             for field in ("presigned_url", "gateway_url", "url"):

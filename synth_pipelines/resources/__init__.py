@@ -172,6 +172,7 @@ class ArtifactStoreResource(dg.ConfigurableResource):
     arweave_poll_seconds: float = 10
     retry_delays: str = ",".join(f"{d:g}" for d in DEFAULT_DELAYS)
     retention_days: float = 30.0
+    public_base_url: str = ""
     _config: PublishConfig | None = PrivateAttr(default=None)
 
     def publish_config(self) -> PublishConfig:
@@ -196,6 +197,7 @@ class ArtifactStoreResource(dg.ConfigurableResource):
                 arweave_poll_seconds=self.arweave_poll_seconds,
                 retry_delays=parse_delays(self.retry_delays),
                 timeout_seconds=self.s3.timeout_seconds,
+                public_base_url=self.public_base_url or None,
                 s3_client=self.s3.get_client() if self.s3_bucket else None,
             )
         return self._config
@@ -278,6 +280,7 @@ def build_resources(settings: Settings, s3: S3Resource | None = None) -> dict[st
             arweave_poll_seconds=publish.arweave_poll_seconds,
             retry_delays=",".join(f"{d:g}" for d in publish.retry_delays),
             retention_days=settings.retention_days,
+            public_base_url=publish.public_base_url or "",
         ),
         "compute": ComputeResource(
             device=settings.device,
