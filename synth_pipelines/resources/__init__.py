@@ -60,6 +60,7 @@ class RequestStoreResource(dg.ConfigurableResource):
     s3_url: str = ""
     s3: S3Resource
     intake_batch: int = 100
+    webhook_timeout_seconds: float = 10.0
 
     def store(self) -> RequestStore:
         if self.s3_url:
