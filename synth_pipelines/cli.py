@@ -65,6 +65,14 @@ def _only_own(requester: str | None, caller, what: str) -> None:
         )
 
 
+def _whose(asked: str | None, what: str) -> tuple[Settings, str | None]:
+    """The settings, and whose records to list: the caller's own with SYNTH_USER, else `asked` (None: all)."""
+    settings = Settings.from_env()
+    caller = _caller(settings)
+    _only_own(asked, caller, what)
+    return settings, caller.user if caller is not None else asked
+
+
 def _print_refusal(exc: RequestError) -> int:
     print(json.dumps(exc.to_dict(), indent=2), file=sys.stderr)
     for field, message in exc.problems:
@@ -407,13 +415,10 @@ def cmd_artifacts(args: argparse.Namespace) -> int:
     """List published artifacts (their manifests under SYNTH_ARTIFACT_ROOT): the caller's own when SYNTH_USER is set."""
     from synth_pipelines.publishing import read_manifest
 
-    settings = Settings.from_env()
     try:
-        caller = _caller(settings)
-        _only_own(args.requester, caller, "the artifacts")
+        settings, requester = _whose(args.requester, "the artifacts")
     except RequestError as exc:
         return _print_refusal(exc)
-    requester = caller.user if caller is not None else args.requester
     rows = []
     for path in sorted(settings.artifact_root.glob("*/manifest.json")):
         manifest = read_manifest(path)
@@ -433,15 +438,11 @@ def cmd_artifacts(args: argparse.Namespace) -> int:
 def cmd_notifications(args: argparse.Namespace) -> int:
     from synth_pipelines.publishing import NotificationStore
 
-    settings = Settings.from_env()
     try:
-        caller = _caller(settings)
-        _only_own(args.requester, caller, "the notifications")
+        settings, requester = _whose(args.requester, "the notifications")
     except RequestError as exc:
         return _print_refusal(exc)
-    records = NotificationStore(settings.request_root).list(
-        requester=caller.user if caller is not None else args.requester, request_id=args.request_id
-    )
+    records = NotificationStore(settings.request_root).list(requester=requester, request_id=args.request_id)
     if args.json:
         print(json.dumps([r.payload() for r in records], indent=2))
         return 0
