@@ -222,3 +222,22 @@ def test_the_cli_shows_a_requester_only_their_own_notifications_and_artifacts(sy
     monkeypatch.setenv("SYNTH_SIGNATURE", "f" * 64)
     code, _, err = run("artifacts")
     assert code == cli.EXIT_REFUSED and "refused: synth/signature: does not match" in err
+
+
+@pytest.mark.parametrize(
+    ("user", "role", "refusal"),
+    [
+        ("mallory@example.org", "requester", "refused: requester: 'tester@example.org' is not the authenticated user"),
+        (ALICE, "viewer", "refused: synth/role: 'tester@example.org' has role 'viewer', which may not launch runs"),
+    ],
+)
+def test_the_cli_runs_nothing_for_a_viewer_or_in_someone_elses_name(
+    synth_env, monkeypatch, tmp_path, capsys, user, role, refusal
+):
+    request = tmp_path / "r.json"
+    request.write_text(json.dumps(small_request(request_id="cli-id")))
+    monkeypatch.setenv("SYNTH_USER", user)
+    monkeypatch.setenv("SYNTH_ROLE", role)
+    assert cli.main(["run", str(request)]) == cli.EXIT_REFUSED
+    assert refusal in capsys.readouterr().err
+    assert not (synth_env.artifact_root / "cli-id").exists()
