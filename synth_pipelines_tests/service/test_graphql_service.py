@@ -12,9 +12,11 @@ import pytest
 
 from synth_pipelines.core.request import parse_request
 from synth_pipelines.graphql_client import run_status, submit
+from synth_pipelines.publishing import NotificationStore
 from synth_pipelines.settings import REPO_ROOT
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.dagster_processes import CEILING_SCALE, free_port, wait_for
+from synth_pipelines_tests.servers import webhook_server
 from synth_pipelines_tests.test_dagster_dev import NINE_ASSETS
 
 pytestmark = pytest.mark.integration
@@ -41,8 +43,13 @@ def test_cli_names_an_unreachable_webserver(service, tmp_path):
 
 
 def test_submit_wait_runs_on_postgres_and_a_second_submit_is_refused(service, tmp_path):
+    with webhook_server([200]) as hook:
+        submit_wait_and_deliver(service, tmp_path, hook)
+
+
+def submit_wait_and_deliver(service, tmp_path, hook):
     request = tmp_path / "svc-small.json"
-    request.write_text(json.dumps(small_request(request_id="svc-small")))
+    request.write_text(json.dumps(small_request(request_id="svc-small", webhook_url=hook.url)))
     started = time.monotonic()
     done = cli(service, "submit", str(request), "--url", service.url, "--wait", "--timeout", str(360 * CEILING_SCALE))
     took = time.monotonic() - started
@@ -96,6 +103,17 @@ def test_submit_wait_runs_on_postgres_and_a_second_submit_is_refused(service, tm
     assert status.returncode == 0, status.stderr
     assert status.stdout.strip().splitlines()[-1] == "SUCCESS"
     assert f"manifest: {manifest_path}" in status.stdout
+
+    # The success reaches the webhook through the daemon: the run-status sensor records it, the delivery
+    # sensor starts deliver_notifications, whose run posts it once with its Idempotency-Key.
+    wait_for(lambda: hook.received, 240, "the webhook POST from deliver_notifications", interval=2)
+    (post,) = hook.received
+    assert post["json"]["request_id"] == "svc-small" and post["json"]["run_id"] == run_id
+    assert post["json"]["outcome"] == "success" and len(post["headers"]["Idempotency-Key"]) == 64
+    delivery = "SELECT status FROM runs WHERE pipeline_name = 'deliver_notifications'"
+    assert wait_for(lambda: pg.query(delivery) == [("SUCCESS",)], 240, "the delivery run to finish", interval=2)
+    (record,) = NotificationStore(service.artifact_root.parent / "requests").list(request_id="svc-small")
+    assert record.webhook_status == "delivered (HTTP 200)"
 
 
 def test_a_failed_run_reports_its_step_error_and_may_be_submitted_again(service, tmp_path):

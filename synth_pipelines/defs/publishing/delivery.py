@@ -5,6 +5,8 @@
 run's op posts each due entry once (`NotificationStore.deliver_due`), with the request store's
 webhook timeout, and leaves failures in the outbox for their next attempt after the retry
 delays (SYNTH_PUBLISH_RETRY_DELAYS). A hanging endpoint holds up this run, never a sensor tick.
+Delivery runs go to the front of the run queue (`dagster/priority`): behind a queue of synthesis
+runs they wait for the next free slot, not for the queue.
 """
 
 import dagster as dg
@@ -12,6 +14,7 @@ import dagster as dg
 from synth_pipelines.publishing import NotificationStore
 from synth_pipelines.resources import ArtifactStoreResource, RequestStoreResource
 
+DELIVERY_PRIORITY = 100  # the queued run coordinator launches higher priorities first (default 0)
 ACTIVE = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -48,4 +51,4 @@ def notification_delivery_sensor(context: dg.SensorEvaluationContext, request_st
     in_flight = context.instance.get_runs(dg.RunsFilter(job_name=deliver_notifications.name, statuses=ACTIVE), limit=1)
     if in_flight:
         return dg.SkipReason(f"{due} due; delivery run {in_flight[0].run_id} is in flight")
-    return dg.RunRequest(tags={"synth/due": str(due)})
+    return dg.RunRequest(tags={"synth/due": str(due), "dagster/priority": str(DELIVERY_PRIORITY)})
