@@ -17,6 +17,7 @@ from synth_pipelines.settings import REPO_ROOT
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.dagster_processes import CEILING_SCALE, free_port, wait_for
 from synth_pipelines_tests.servers import webhook_server
+from synth_pipelines_tests.service.conftest import requester_tags
 from synth_pipelines_tests.test_dagster_dev import NINE_ASSETS
 
 pytestmark = pytest.mark.integration
@@ -185,7 +186,7 @@ def test_training_steps_of_two_runs_never_overlap_in_the_gpu_pool(service):
         )
         for i in (1, 2)
     ]
-    launched = [submit(r, service.url) for r in requests]
+    launched = [submit(r, service.url, identity=requester_tags(r.requester)) for r in requests]
     assert [r.status for r in launched] == ["LAUNCHED", "LAUNCHED"]
     run_ids = [r.run_id for r in launched]
 
@@ -227,4 +228,27 @@ def test_training_steps_of_two_runs_never_overlap_in_the_gpu_pool(service):
     print(
         f"training: {[(r[:8], round(e - s, 1)) for r, _, s, e in training]}; "
         f"pool blocked: {sorted({r[:8] for (r,) in blocked})}; chunk steps overlapped: {chunk_overlap}"
+    )
+
+
+def test_a_launch_without_the_requesters_own_signed_identity_fails_at_its_first_step(service):
+    """Over GraphQL, as a script would call it: unsigned, and signed by someone else naming the test requester."""
+    unsigned = parse_request(json.dumps(small_request(request_id="svc-unsigned")))
+    someone_else = parse_request(json.dumps(small_request(request_id="svc-not-yours")))
+    launched = [
+        submit(unsigned, service.url, identity=None),  # no proxy in front: no identity at all
+        submit(someone_else, service.url, identity=requester_tags("mallory@example.org")),
+    ]
+    assert [r.status for r in launched] == ["LAUNCHED", "LAUNCHED"]
+
+    def ended():
+        states = [run_status(r.run_id, service.url) for r in launched]
+        return states if all(s["status"] in ("SUCCESS", "FAILURE", "CANCELED") for s in states) else None
+
+    unsigned_state, other_state = wait_for(ended, 240, "both refused runs", interval=2)
+    assert unsigned_state["status"] == "FAILURE" and "synth/signature: is missing" in unsigned_state["error"]
+    assert other_state["status"] == "FAILURE"
+    assert "requester: 'tester@example.org' is not the authenticated user 'mallory@example.org'" in other_state["error"]
+    assert (
+        not (service.artifact_root / "svc-unsigned").exists() and not (service.artifact_root / "svc-not-yours").exists()
     )
