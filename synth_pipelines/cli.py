@@ -30,6 +30,49 @@ def _read_request(path: str, settings: Settings) -> SynthesisRequest:
     return validate_request_bytes(raw, settings.data_root)
 
 
+def _caller(settings: Settings):
+    """The caller's identity from SYNTH_USER, SYNTH_ROLE (default requester) and SYNTH_SIGNATURE; None if unset.
+
+    Where this process has SYNTH_IDENTITY_SECRET, the signature is checked (RequestError naming it).
+    """
+    from synth_pipelines.intake.identity import ROLE_TAG, SIGNATURE_TAG, USER_TAG, Identity, verified_identity
+
+    user = os.environ.get("SYNTH_USER", "").strip()
+    if not user:
+        return None
+    tags = {
+        USER_TAG: user,
+        ROLE_TAG: os.environ.get("SYNTH_ROLE", "").strip() or "requester",
+        SIGNATURE_TAG: os.environ.get("SYNTH_SIGNATURE", "").strip(),
+    }
+    return verified_identity(tags, settings.identity_secret) or Identity(tags[USER_TAG], tags[ROLE_TAG])
+
+
+def _caller_tags(identity) -> dict[str, str]:
+    """The caller's identity as run tags, its signature as given (the server checks it)."""
+    from synth_pipelines.intake.identity import ROLE_TAG, SIGNATURE_TAG, USER_TAG
+
+    if identity is None:
+        return {}
+    return {USER_TAG: identity.user, ROLE_TAG: identity.role, SIGNATURE_TAG: os.environ.get("SYNTH_SIGNATURE", "")}
+
+
+def _only_own(requester: str | None, caller, what: str) -> None:
+    """With a caller identity, a requester sees only their own records: naming another one is refused."""
+    if caller is not None and requester is not None and requester != caller.user:
+        raise RequestError(
+            [("requester", f"{what} of {requester!r} are not yours to see; you are {caller.user!r} (SYNTH_USER)")]
+        )
+
+
+def _whose(asked: str | None, what: str) -> tuple[Settings, str | None]:
+    """The settings, and whose records to list: the caller's own with SYNTH_USER, else `asked` (None: all)."""
+    settings = Settings.from_env()
+    caller = _caller(settings)
+    _only_own(asked, caller, what)
+    return settings, caller.user if caller is not None else asked
+
+
 def _print_refusal(exc: RequestError) -> int:
     print(json.dumps(exc.to_dict(), indent=2), file=sys.stderr)
     for field, message in exc.problems:
@@ -100,7 +143,9 @@ def _published_export(request_id: str, settings: Settings) -> Path:
         raise RequestError(
             [("request_id", f"no manifest for {request_id!r} under {settings.artifact_root} (SYNTH_ARTIFACT_ROOT)")]
         )
-    export = Path(read_manifest(manifest_path)["export_uri"])
+    manifest = read_manifest(manifest_path)
+    _only_own(manifest.get("requester"), _caller(settings), "the artifacts")
+    export = Path(manifest["export_uri"])
     if not export.is_file():
         raise RequestError([("request_id", f"the manifest of {request_id!r} names {export}, which is gone")])
     return export
@@ -262,6 +307,11 @@ def execute_request(
         "loggers": {"console": {"config": {"log_level": log_level}}},
     }
     tags = {"synth/requester": request.requester, "synth/source": "cli"}
+    if settings.identity_secret:
+        # This process holds the deploy's secret: it signs the run as the request's own (cmd_run checked the caller).
+        from synth_pipelines.intake.identity import Identity, signed_tags
+
+        tags.update(signed_tags(Identity(request.requester, "requester"), settings.identity_secret))
     if workers:
         os.environ["SYNTH_MAX_CONCURRENT"] = str(workers)
         result = dg.execute_job(
@@ -337,6 +387,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
         request = _read_request(args.request, settings)
+        from synth_pipelines.intake.identity import check_may_file
+
+        check_may_file(request.requester, _caller(settings))
     except RequestError as exc:
         return _print_refusal(exc)
     os.environ.setdefault("TQDM_DISABLE", "1")  # SDMetrics' progress bars: not progress a person reads
@@ -358,12 +411,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_artifacts(args: argparse.Namespace) -> int:
+    """List published artifacts (their manifests under SYNTH_ARTIFACT_ROOT): the caller's own when SYNTH_USER is set."""
+    from synth_pipelines.publishing import read_manifest
+
+    try:
+        settings, requester = _whose(args.requester, "the artifacts")
+    except RequestError as exc:
+        return _print_refusal(exc)
+    rows = []
+    for path in sorted(settings.artifact_root.glob("*/manifest.json")):
+        manifest = read_manifest(path)
+        if requester is None or manifest.get("requester") == requester:
+            rows.append(
+                {k: manifest.get(k) for k in ("request_id", "requester", "created_at", "rows")}
+                | {"manifest": str(path)}
+            )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        print(f"{r['created_at']}  {r['request_id']}  {r['requester'] or '-'}  {r['rows']} rows  {r['manifest']}")
+    return 0
+
+
 def cmd_notifications(args: argparse.Namespace) -> int:
     from synth_pipelines.publishing import NotificationStore
 
-    records = NotificationStore(Settings.from_env().request_root).list(
-        requester=args.requester, request_id=args.request_id
-    )
+    try:
+        settings, requester = _whose(args.requester, "the notifications")
+    except RequestError as exc:
+        return _print_refusal(exc)
+    records = NotificationStore(settings.request_root).list(requester=requester, request_id=args.request_id)
     if args.json:
         print(json.dumps([r.payload() for r in records], indent=2))
         return 0
@@ -389,7 +468,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _print_refusal(RequestError([("request", f"cannot read {args.request}: {exc.strerror}")]))
     try:
-        result = submit(request, args.url, wait=args.wait, timeout=args.timeout, poll=args.poll)
+        identity = _caller_tags(_caller(settings))
+    except RequestError as exc:
+        return _print_refusal(exc)
+    try:
+        result = submit(request, args.url, wait=args.wait, timeout=args.timeout, poll=args.poll, identity=identity)
     except SubmitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -442,11 +525,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="INFO (default): step starts and ends and the run's messages; DEBUG: every Dagster event",
     )
     run.set_defaults(func=cmd_run)
-    notes = sub.add_parser("notifications", help="list how requests ended (success with manifest, or failure)")
+    notes = sub.add_parser(
+        "notifications", help="list how requests ended (success with manifest, or failure); yours only with SYNTH_USER"
+    )
     notes.add_argument("--requester")
     notes.add_argument("--request-id")
     notes.add_argument("--json", action="store_true")
     notes.set_defaults(func=cmd_notifications)
+    artifacts = sub.add_parser("artifacts", help="list published artifacts (yours only when SYNTH_USER is set)")
+    artifacts.add_argument("--requester")
+    artifacts.add_argument("--json", action="store_true")
+    artifacts.set_defaults(func=cmd_artifacts)
     schema = sub.add_parser("schema", help="print the request JSON Schema")
     schema.set_defaults(func=cmd_schema)
     draft = sub.add_parser(

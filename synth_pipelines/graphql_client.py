@@ -23,6 +23,12 @@ launched for the same partition. The check and the launch are two calls, so two 
 submitting the same request in the same instant can both pass it; the intake sensor (run
 keys) is the path for exactly-once delivery, this client for interactive launches.
 
+Identity: behind the deploy's proxy (deploy/README.md) the launch carries the caller's signed
+identity as the run tags `synth/user`, `synth/role`, `synth/signature`: given by the caller
+(`identity=`, the CLI's SYNTH_USER, SYNTH_ROLE, SYNTH_SIGNATURE), or else the X-Synth-User,
+X-Synth-Role and X-Synth-Signature headers the proxy returned on the first call. The code
+location checks them (intake/identity.py); the client only carries them.
+
 `run_status(run_id, url)` returns a run's status, times, tags and (once finished) its manifest
 or failure. Every error names the URL and what went wrong; this module holds no Dagster
 definitions and can be used from any process that can reach the webserver.
@@ -170,6 +176,13 @@ def _base(url: str) -> str:
 
 
 def _post(url: str, query: str, variables: dict | None = None, timeout: float = 30.0) -> dict:
+    return _post_response(url, query, variables, timeout)[0]
+
+
+def _post_response(
+    url: str, query: str, variables: dict | None = None, timeout: float = 30.0
+) -> tuple[dict, requests.structures.CaseInsensitiveDict]:
+    """The answer's data, and the response headers (where the deploy's proxy returns the signed identity)."""
     base = _base(url)
     try:
         response = requests.post(
@@ -190,7 +203,7 @@ def _post(url: str, query: str, variables: dict | None = None, timeout: float = 
     if payload.get("errors"):
         messages = "; ".join(str(e.get("message", e)) for e in payload["errors"])
         raise SubmitError(f"GraphQL error from {base}: {messages}")
-    return payload["data"]
+    return payload["data"], response.headers
 
 
 def _reason(exc: Exception) -> str:
@@ -221,7 +234,16 @@ def _client(url: str, timeout: float):
 
 def repository_selector(url: str, job_name: str = JOB_NAME) -> dict[str, str]:
     """The repositorySelector of the (one) repository that holds `job_name`."""
-    result = _post(url, REPOSITORIES)["repositoriesOrError"]
+    return _repository_selector(url, job_name)[0]
+
+
+def _repository_selector(url: str, job_name: str = JOB_NAME) -> tuple[dict[str, str], dict[str, str]]:
+    """The repositorySelector, and the signed identity tags the proxy returned with it ({} behind none)."""
+    from synth_pipelines.intake.identity import tags_from_headers
+
+    data, headers = _post_response(url, REPOSITORIES)
+    identity = tags_from_headers(headers)
+    result = data["repositoriesOrError"]
     if result["__typename"] != "RepositoryConnection":
         raise SubmitError(f"cannot list repositories at {_base(url)}: {result.get('message')}")
     found = [
@@ -236,7 +258,7 @@ def repository_selector(url: str, job_name: str = JOB_NAME) -> dict[str, str]:
         )
     if len(found) > 1:
         raise SubmitError(f"more than one repository at {_base(url)} has a job {job_name!r}: {found}")
-    return found[0]
+    return found[0], identity
 
 
 def blocking_runs(url: str, request_id: str) -> list[dict]:
@@ -270,11 +292,18 @@ def add_partition(url: str, selector: dict[str, str], request_id: str) -> bool:
     )
 
 
-def launch(url: str, request: SynthesisRequest, selector: dict[str, str], timeout: float = 60.0) -> str:
-    """Launch `synthesize` for the request's partition; return the run id."""
+def launch(
+    url: str,
+    request: SynthesisRequest,
+    selector: dict[str, str],
+    timeout: float = 60.0,
+    identity: dict[str, str] | None = None,
+) -> str:
+    """Launch `synthesize` for the request's partition, tagged with the signed `identity`; return the run id."""
     from dagster_graphql import DagsterGraphQLClientError
 
     tags = {
+        **(identity or {}),
         "dagster/partition": request.request_id,
         "synth/requester": request.requester or "unknown",
         "synth/source": "graphql",
@@ -382,13 +411,15 @@ def submit(
     wait: bool = False,
     timeout: float = 1800.0,
     poll: float = 2.0,
+    identity: dict[str, str] | None = None,
 ) -> SubmitResult:
     """Register the request's partition and launch `synthesize` for it (see the module docstring).
 
+    `identity`: the signed identity tags to launch with; None or empty: those the proxy returned.
     Raises SubmitError when the webserver cannot be reached or refuses the launch; a duplicate
     request is not an error but a REFUSED result naming the run that blocks it.
     """
-    selector = repository_selector(url)
+    selector, from_proxy = _repository_selector(url)
     existing = blocking_runs(url, request.request_id)
     if existing:
         run = existing[0]
@@ -403,7 +434,7 @@ def submit(
             ),
         )
     add_partition(url, selector, request.request_id)
-    run_id = launch(url, request, selector)
+    run_id = launch(url, request, selector, identity=identity or from_proxy)
     if not wait:
         return SubmitResult(
             status="LAUNCHED", request_id=request.request_id, run_id=run_id, message=f"launched run {run_id}"

@@ -18,6 +18,7 @@ Only the wiring reads it: `definitions.py` turns a `Settings` into typed resourc
 | SYNTH_CHUNK_STEPS | SYNTH_MAX_CONCURRENT | steps the chunks are spread over |
 | SYNTH_COPULA_SAMPLING | table | gaussian_copula sampling: table (tabulated inverse CDFs) or exact (SDV's) |
 | SYNTH_INTAKE_BATCH | 100 | requests the intake sensor validates per tick |
+| SYNTH_IDENTITY_SECRET | unset | HMAC key of the proxy's signed identity; set: runs need one (intake/identity.py) |
 | SYNTH_RETENTION_DAYS | 30 | artifacts older than this are removed (unless their manifest says keep) |
 | SYNTH_S3_*, SYNTH_IPFS_*, SYNTH_ARWEAVE_*, SYNTH_PUBLISH_* | | publishing (publishing/config.py) |
 | SYNTH_EXECUTOR, SYNTH_MAX_CONCURRENT, SYNTH_CELERY_* | | the executor (executors.py) |
@@ -53,6 +54,7 @@ class Settings:
     copula_sampling: str = "table"
     intake_batch: int = 100
     retention_days: float = 30.0
+    identity_secret: str = ""
     publish: PublishConfig | None = field(default=None)
 
     @classmethod
@@ -89,6 +91,7 @@ class Settings:
             copula_sampling=env_choice("SYNTH_COPULA_SAMPLING", "table", COPULA_SAMPLING, env),
             intake_batch=env_int("SYNTH_INTAKE_BATCH", 100, 1, env),
             retention_days=env_number("SYNTH_RETENTION_DAYS", 30.0, 0, env=env),
+            identity_secret=env_text("SYNTH_IDENTITY_SECRET", env=env),
             publish=PublishConfig.from_env(artifact_root, env),
         )
 

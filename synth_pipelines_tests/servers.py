@@ -204,11 +204,12 @@ def flaky_tcp_proxy(target_port: int, refuse_first: int) -> Iterator[FlakyProxy]
 
 @dataclass
 class WebhookSink:
-    """What a loopback HTTP server received, and the statuses it answers with in turn."""
+    """What a loopback HTTP server received, and the statuses it answers with in turn (0: never answers)."""
 
     statuses: list[int]
     port: int = 0
     received: list[dict] = field(default_factory=list)
+    closing: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -217,7 +218,11 @@ class WebhookSink:
 
 @contextmanager
 def webhook_server(statuses: list[int]) -> Iterator[WebhookSink]:
-    """An HTTP server recording each POSTed JSON body; answers statuses[i] to the i-th POST (last repeats)."""
+    """An HTTP server recording each POSTed JSON body; answers statuses[i] to the i-th POST (last repeats).
+
+    A status of 0 is an endpoint that hangs: the POST is read and recorded, and never answered
+    (the connection stays open until the server stops).
+    """
     sink = WebhookSink(list(statuses))
 
     class Handler(BaseHTTPRequestHandler):
@@ -227,6 +232,9 @@ def webhook_server(statuses: list[int]) -> Iterator[WebhookSink]:
             sink.received.append(
                 {"path": self.path, "json": json.loads(body or b"null"), "headers": dict(self.headers)}
             )
+            if sink.statuses[index] == 0:
+                sink.closing.wait()
+                return
             self.send_response(sink.statuses[index])
             self.end_headers()
 
@@ -247,6 +255,7 @@ def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
     try:
         yield server.server_address[1]
     finally:
+        sink.closing.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

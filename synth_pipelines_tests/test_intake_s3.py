@@ -83,3 +83,26 @@ def test_a_restart_mid_batch_neither_drops_nor_repeats(s3_store_env):
     assert all(len(keys) == 1 for keys in by_id.values())  # a request asked twice has one run key: it runs once
     assert idle.run_requests == []
     assert sorted(json.loads(rest.cursor)) == ids
+
+
+def test_a_requesters_own_prefix_is_their_identity(s3_store_env):
+    """incoming/<requester>/ on S3 (IAM lets each requester write only there): a request naming anyone else is
+    rejected into rejected/<requester>/ with the reason; one naming its owner runs, signed as the owner."""
+    from synth_pipelines.intake.identity import Identity, verified_identity
+
+    settings, client, bucket, s3 = s3_store_env
+    settings = replace(settings, identity_secret="s3-secret")
+    drop(client, bucket, "alice@example.org/mine.json", small_request(request_id="mine", requester="alice@example.org"))
+    drop(
+        client, bucket, "alice@example.org/theirs.json", small_request(request_id="theirs", requester="bob@example.org")
+    )
+    (run,) = evaluate(settings, DagsterInstance.ephemeral(), s3=s3).run_requests
+    assert run.partition_key == "mine"
+    assert verified_identity(run.tags, "s3-secret") == Identity("alice@example.org", "requester")
+    store = S3RequestStore(f"s3://{bucket}/requests", client)
+    assert store.incoming() == [] and store.accepted() == ["mine"]
+    (error,) = store.rejected_errors()
+    assert error["file"] == "alice@example.org/theirs.json" and error["errors"][0]["field"] == "requester"
+    assert "not the owner of the prefix incoming/alice@example.org/" in error["errors"][0]["message"]
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="requests/rejected/")["Contents"]}
+    assert all(k.startswith("requests/rejected/alice@example.org/") for k in keys) and len(keys) == 2

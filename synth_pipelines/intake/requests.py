@@ -3,6 +3,11 @@
 A store has three folders: `incoming/` (people and scripts drop JSON here), `accepted/`
 (`<request_id>.json`, the request as the pipeline will run it) and `rejected/` (the file
 as it came, beside `<name>.error.json` saying why). Nothing is ever deleted by intake.
+
+A requester's own prefix `incoming/<requester>/` is their identity (on S3, the IAM policy
+lets each requester write only there): a request dropped under it must name that requester,
+else it is rejected into `rejected/<requester>/` with the reason. Top-level `incoming/` is the
+operator's.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from synth_pipelines.core.files import atomic_write_bytes
 from synth_pipelines.core.request import RequestError, SynthesisRequest, parse_request
 from synth_pipelines.core.uris import is_s3_uri
 from synth_pipelines.data.loading import resolve_local_dataset
+from synth_pipelines.intake.identity import check_prefix, prefix_owner
 
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -50,7 +56,14 @@ def rejection(name: str, problems: list[dict[str, str]]) -> tuple[str, bytes]:
     """Where a rejected file goes (a stamped name) and its `.error.json` saying why."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     error = {"file": name, "rejected_at": datetime.now(UTC).isoformat(), "errors": problems}
-    return f"{stamp}-{name}", json.dumps(error, indent=2).encode()
+    owner, base = prefix_owner(name), name.rsplit("/", 1)[-1]
+    stamped = f"{stamp}-{base}" if owner is None else f"{owner}/{stamp}-{base}"  # a requester's stay in their prefix
+    return stamped, json.dumps(error, indent=2).encode()
+
+
+def visible_name(name: str) -> bool:
+    """Hidden and temporary files are half-written uploads: leave them until they are renamed."""
+    return not any(part.startswith(".") for part in name.split("/"))
 
 
 class LocalRequestStore:
@@ -62,8 +75,10 @@ class LocalRequestStore:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     def incoming(self) -> list[str]:
-        # Hidden and temporary files are half-written uploads: leave them until they are renamed.
-        return sorted(p.name for p in (self.root / "incoming").iterdir() if p.is_file() and not p.name.startswith("."))
+        """Names of dropped files: `r.json` at the top, `<requester>/r.json` under a requester's prefix."""
+        folder = self.root / "incoming"
+        files = [*folder.glob("*"), *folder.glob("*/*")]
+        return sorted(n for p in files if p.is_file() and visible_name(n := p.relative_to(folder).as_posix()))
 
     def read_incoming(self, name: str) -> bytes:
         path = self.root / "incoming" / name
@@ -81,7 +96,7 @@ class LocalRequestStore:
     def reject(self, name: str, problems: list[dict[str, str]]) -> None:
         stamped, error = rejection(name, problems)
         target = self.root / "rejected" / stamped
-        atomic_write_bytes(target.with_name(target.name + ".error.json"), error)
+        atomic_write_bytes(target.with_name(target.name + ".error.json"), error)  # (makes the prefix folder)
         shutil.move(self.root / "incoming" / name, target)
 
     def accepted(self) -> list[str]:
@@ -95,7 +110,10 @@ class LocalRequestStore:
         atomic_write_bytes(self.root / "accepted" / f"{request.request_id}.json", request_bytes(request))
 
     def rejected_errors(self) -> list[dict]:
-        return [json.loads(p.read_text()) for p in sorted((self.root / "rejected").glob("*.error.json"))]
+        folder = self.root / "rejected"
+        return [
+            json.loads(p.read_text()) for p in sorted([*folder.glob("*.error.json"), *folder.glob("*/*.error.json")])
+        ]
 
     def put_standing(self, name: str, request: SynthesisRequest) -> None:
         atomic_write_bytes(self.root / "standing" / f"{request.request_id}.json", request_bytes(request))
@@ -157,6 +175,7 @@ def process_incoming(store: RequestStore, data_root: Path, limit: int = 100) -> 
         try:
             raw = store.read_incoming(name)
             request = validate_request_bytes(raw, data_root)
+            check_prefix(name, request.requester)
             existing = store.read_accepted(request.request_id) or store.read_standing(request.request_id)
             if existing is not None:
                 same = parse_request(existing).canonical_json() == request.canonical_json()

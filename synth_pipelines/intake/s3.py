@@ -12,7 +12,7 @@ from typing import Any
 
 from synth_pipelines.core.request import SynthesisRequest
 from synth_pipelines.core.uris import split_s3_uri
-from synth_pipelines.intake.requests import check_request_size, rejection, request_bytes
+from synth_pipelines.intake.requests import check_request_size, rejection, request_bytes, visible_name
 
 
 class S3RequestStore:
@@ -24,12 +24,13 @@ class S3RequestStore:
     def _key(self, folder: str, name: str = "") -> str:
         return "/".join(p for p in (self.prefix, folder, name) if p)
 
-    def _names(self, folder: str) -> list[str]:
+    def _names(self, folder: str, prefixes: bool = False) -> list[str]:
+        """Object names in `folder`; with `prefixes` also `<requester>/<name>` one level down."""
         names, prefix = [], self._key(folder) + "/"
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 name = item["Key"][len(prefix) :]
-                if name and "/" not in name and not name.startswith("."):
+                if name and name.count("/") <= int(prefixes) and not name.endswith("/") and visible_name(name):
                     names.append(name)
         return sorted(names)
 
@@ -40,7 +41,7 @@ class S3RequestStore:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json")
 
     def incoming(self) -> list[str]:
-        return self._names("incoming")
+        return self._names("incoming", prefixes=True)
 
     def read_incoming(self, name: str) -> bytes:
         key = self._key("incoming", name)
@@ -82,7 +83,7 @@ class S3RequestStore:
     def rejected_errors(self) -> list[dict]:
         return [
             json.loads(self._get(self._key("rejected", n)))
-            for n in self._names("rejected")
+            for n in self._names("rejected", prefixes=True)
             if n.endswith(".error.json")
         ]
 

@@ -60,6 +60,14 @@ class RequestStoreResource(dg.ConfigurableResource):
     s3_url: str = ""
     s3: S3Resource
     intake_batch: int = 100
+    webhook_timeout_seconds: float = 10.0
+    identity_secret: str = ""  # SYNTH_IDENTITY_SECRET (the UI shows the variable's name)
+
+    def identity_tags(self, requester: str) -> dict[str, str]:
+        """Signed identity tags for a run the code location itself starts for `requester` (sensors); {} unset."""
+        from synth_pipelines.intake.identity import Identity, signed_tags
+
+        return signed_tags(Identity(requester, "requester"), self.identity_secret) if self.identity_secret else {}
 
     def store(self) -> RequestStore:
         if self.s3_url:
@@ -259,6 +267,7 @@ def build_resources(settings: Settings, s3: S3Resource | None = None) -> dict[st
             s3_url=settings.request_store_url,
             s3=s3,
             intake_batch=settings.intake_batch,
+            identity_secret=_secret(settings.identity_secret, "SYNTH_IDENTITY_SECRET"),
         ),
         "data_source": DataSourceResource(data_root=str(settings.data_root)),
         "work_area": WorkAreaResource(root=str(settings.work_root)),

@@ -347,3 +347,40 @@ def test_nginx_requires_a_login_on_every_server(compose):
     assert "server dagster-webserver-readonly:3000;" in text
     published = {str(p).split(":")[-1] for p in compose["services"]["nginx"]["ports"]}
     assert published == {"80", "8081"}
+
+
+def test_nginx_signs_the_user_it_let_in_as_the_code_location_checks_it(compose, tmp_path):
+    """identity.js (njs in nginx) computes the signature intake/identity.py verifies; node runs the same file."""
+    import shutil
+    import subprocess
+
+    from synth_pipelines.intake.identity import Identity, signature
+
+    text = re.sub(r"#[^\n]*", "", (DEPLOY / "nginx" / "nginx.conf").read_text())
+    roles = {}
+    for body in nginx_servers(text):
+        listen = re.search(r"listen\s+(\d+);", body).group(1)
+        roles[listen] = re.search(r"set\s+\$synth_role\s+(\w+);", body).group(1)
+        for header, value in (("User", "$remote_user"), ("Role", "$synth_role"), ("Signature", "$synth_signature")):
+            # proxy_set_header replaces whatever the client sent; add_header hands it back to the client.
+            assert f"proxy_set_header X-Synth-{header} {value};" in body
+            assert f"add_header X-Synth-{header} {value} always;" in body
+    assert roles == {"80": "requester", "8081": "viewer"}
+    assert "/etc/nginx/identity.js" in {v.split(":")[1] for v in compose["services"]["nginx"]["volumes"]}
+    assert "SYNTH_IDENTITY_SECRET" in compose["services"]["nginx"]["environment"]
+    for service in STEP_RUNNERS:
+        assert "SYNTH_IDENTITY_SECRET" in compose["services"][service]["environment"], service
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (make test installs it)")
+    module = tmp_path / "identity.mjs"
+    module.write_text((DEPLOY / "nginx" / "identity.js").read_text())
+    script = (
+        f"import({json.dumps(str(module))}).then(m => console.log(m.default.signature("
+        "{remoteUser: 'alice@example.org', variables: {synth_role: 'viewer'}})))"
+    )
+    done = subprocess.run(
+        [node, "-e", script], env={"SYNTH_IDENTITY_SECRET": "s3cr3t"}, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == signature(Identity("alice@example.org", "viewer"), "s3cr3t")

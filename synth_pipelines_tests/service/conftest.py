@@ -28,6 +28,17 @@ from synth_pipelines_tests.dagster_processes import (
 )
 from synth_pipelines_tests.service.postgres import Postgres, postgres_server
 
+IDENTITY_SECRET = "service-identity-secret"
+TEST_REQUESTER = "tester@example.org"  # small_request's
+
+
+def requester_tags(user: str) -> dict[str, str]:
+    """The signed identity tags the deploy's proxy would hand `user` (a requester)."""
+    from synth_pipelines.intake.identity import Identity, signed_tags
+
+    return signed_tags(Identity(user, "requester"), IDENTITY_SECRET)
+
+
 DAEMON_HEALTH = """
 { instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }
 """
@@ -66,6 +77,10 @@ def service(tmp_path_factory: pytest.TempPathFactory, adult_small_frame: pd.Data
             "SYNTH_DATA_ROOT": str(data),
             "SYNTH_HOME": str(root / "synth_home"),
             "GX_ANALYTICS_ENABLED": "false",
+            # As deployed: every launch carries a signed identity; the CLI's is the test requester's.
+            "SYNTH_IDENTITY_SECRET": IDENTITY_SECRET,
+            "SYNTH_USER": TEST_REQUESTER,
+            "SYNTH_SIGNATURE": requester_tags(TEST_REQUESTER)["synth/signature"],
         }
         for var in ("SYNTH_REQUEST_ROOT", "SYNTH_WORK_ROOT", "SYNTH_ARTIFACT_ROOT", "SYNTH_LEDGER_URL"):
             env.pop(var, None)

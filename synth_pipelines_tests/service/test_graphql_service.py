@@ -12,9 +12,12 @@ import pytest
 
 from synth_pipelines.core.request import parse_request
 from synth_pipelines.graphql_client import run_status, submit
+from synth_pipelines.publishing import NotificationStore
 from synth_pipelines.settings import REPO_ROOT
 from synth_pipelines_tests.conftest import small_request
 from synth_pipelines_tests.dagster_processes import CEILING_SCALE, free_port, wait_for
+from synth_pipelines_tests.servers import webhook_server
+from synth_pipelines_tests.service.conftest import requester_tags
 from synth_pipelines_tests.test_dagster_dev import NINE_ASSETS
 
 pytestmark = pytest.mark.integration
@@ -41,8 +44,13 @@ def test_cli_names_an_unreachable_webserver(service, tmp_path):
 
 
 def test_submit_wait_runs_on_postgres_and_a_second_submit_is_refused(service, tmp_path):
+    with webhook_server([200]) as hook:
+        submit_wait_and_deliver(service, tmp_path, hook)
+
+
+def submit_wait_and_deliver(service, tmp_path, hook):
     request = tmp_path / "svc-small.json"
-    request.write_text(json.dumps(small_request(request_id="svc-small")))
+    request.write_text(json.dumps(small_request(request_id="svc-small", webhook_url=hook.url)))
     started = time.monotonic()
     done = cli(service, "submit", str(request), "--url", service.url, "--wait", "--timeout", str(360 * CEILING_SCALE))
     took = time.monotonic() - started
@@ -96,6 +104,17 @@ def test_submit_wait_runs_on_postgres_and_a_second_submit_is_refused(service, tm
     assert status.returncode == 0, status.stderr
     assert status.stdout.strip().splitlines()[-1] == "SUCCESS"
     assert f"manifest: {manifest_path}" in status.stdout
+
+    # The success reaches the webhook through the daemon: the run-status sensor records it, the delivery
+    # sensor starts deliver_notifications, whose run posts it once with its Idempotency-Key.
+    wait_for(lambda: hook.received, 240, "the webhook POST from deliver_notifications", interval=2)
+    (post,) = hook.received
+    assert post["json"]["request_id"] == "svc-small" and post["json"]["run_id"] == run_id
+    assert post["json"]["outcome"] == "success" and len(post["headers"]["Idempotency-Key"]) == 64
+    delivery = "SELECT status FROM runs WHERE pipeline_name = 'deliver_notifications'"
+    assert wait_for(lambda: pg.query(delivery) == [("SUCCESS",)], 240, "the delivery run to finish", interval=2)
+    (record,) = NotificationStore(service.artifact_root.parent / "requests").list(request_id="svc-small")
+    assert record.webhook_status == "delivered (HTTP 200)"
 
 
 def test_a_failed_run_reports_its_step_error_and_may_be_submitted_again(service, tmp_path):
@@ -167,7 +186,7 @@ def test_training_steps_of_two_runs_never_overlap_in_the_gpu_pool(service):
         )
         for i in (1, 2)
     ]
-    launched = [submit(r, service.url) for r in requests]
+    launched = [submit(r, service.url, identity=requester_tags(r.requester)) for r in requests]
     assert [r.status for r in launched] == ["LAUNCHED", "LAUNCHED"]
     run_ids = [r.run_id for r in launched]
 
@@ -209,4 +228,27 @@ def test_training_steps_of_two_runs_never_overlap_in_the_gpu_pool(service):
     print(
         f"training: {[(r[:8], round(e - s, 1)) for r, _, s, e in training]}; "
         f"pool blocked: {sorted({r[:8] for (r,) in blocked})}; chunk steps overlapped: {chunk_overlap}"
+    )
+
+
+def test_a_launch_without_the_requesters_own_signed_identity_fails_at_its_first_step(service):
+    """Over GraphQL, as a script would call it: unsigned, and signed by someone else naming the test requester."""
+    unsigned = parse_request(json.dumps(small_request(request_id="svc-unsigned")))
+    someone_else = parse_request(json.dumps(small_request(request_id="svc-not-yours")))
+    launched = [
+        submit(unsigned, service.url, identity=None),  # no proxy in front: no identity at all
+        submit(someone_else, service.url, identity=requester_tags("mallory@example.org")),
+    ]
+    assert [r.status for r in launched] == ["LAUNCHED", "LAUNCHED"]
+
+    def ended():
+        states = [run_status(r.run_id, service.url) for r in launched]
+        return states if all(s["status"] in ("SUCCESS", "FAILURE", "CANCELED") for s in states) else None
+
+    unsigned_state, other_state = wait_for(ended, 240, "both refused runs", interval=2)
+    assert unsigned_state["status"] == "FAILURE" and "synth/signature: is missing" in unsigned_state["error"]
+    assert other_state["status"] == "FAILURE"
+    assert "requester: 'tester@example.org' is not the authenticated user 'mallory@example.org'" in other_state["error"]
+    assert (
+        not (service.artifact_root / "svc-unsigned").exists() and not (service.artifact_root / "svc-not-yours").exists()
     )

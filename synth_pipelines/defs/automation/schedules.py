@@ -52,7 +52,11 @@ def standing_requests_sensor(context: dg.SensorEvaluationContext, request_store:
             dg.RunRequest(
                 run_key=run.request_id,
                 partition_key=run.request_id,
-                tags={"synth/requester": run.requester, "synth/standing_request": request_id},
+                tags={
+                    "synth/requester": run.requester,
+                    "synth/standing_request": request_id,
+                    **request_store.identity_tags(run.requester),
+                },
             )
         )
     cursor = now.isoformat()

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from synth_pipelines.core.request import RequestError, SynthesisRequest, parse_request
+from synth_pipelines.intake.identity import check_may_file, verified_identity
 from synth_pipelines.intake.requests import check_request_context
 from synth_pipelines.resources import DataSourceResource, RequestStoreResource
 
@@ -36,6 +37,12 @@ def synthesis_request(
         request = parse_request(raw)
         if request.request_id != key:
             raise RequestError([("request_id", f"{request.request_id!r} does not match the partition {key!r}")])
+        # Who runs it: with SYNTH_IDENTITY_SECRET set, the run's signed identity must be the requester's.
+        check_may_file(request.requester, verified_identity(context.run.tags, request_store.identity_secret))
+        filed = parse_request(store.read_accepted(key) or raw) if config.request_json else request
+        if filed.requester != request.requester:
+            problem = f"{request.requester!r} differs from the requester of the accepted request {key!r}"
+            raise RequestError([("requester", f"{problem}; choose a new request_id")])
         check_request_context(request, data_source.root)
     except RequestError as exc:
         raise refused(f"request {key!r}", exc) from None

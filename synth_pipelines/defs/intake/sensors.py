@@ -20,11 +20,16 @@ def run_key(request) -> str:
     return f"{request.request_id}:{hashlib.sha256(request.canonical_json().encode()).hexdigest()[:16]}"
 
 
-def run_request_for(request) -> dg.RunRequest:
+def run_request_for(request, identity_tags: dict[str, str] | None = None) -> dg.RunRequest:
+    """The run of an accepted request; `identity_tags` sign its requester (intake checked the prefix)."""
     return dg.RunRequest(
         partition_key=request.request_id,
         run_key=run_key(request),
-        tags={"synth/requester": request.requester, "synth/synthesizer": request.synthesizer.name},
+        tags={
+            "synth/requester": request.requester,
+            "synth/synthesizer": request.synthesizer.name,
+            **(identity_tags or {}),
+        },
     )
 
 
@@ -62,7 +67,7 @@ def request_intake_sensor(
         reason = "no new requests" if not intake.rejected else f"rejected {len(intake.rejected)} request(s)"
         return dg.SensorResult(skip_reason=reason, cursor=json.dumps(cursor_ids))
     return dg.SensorResult(
-        run_requests=[run_request_for(r) for r in requests],
+        run_requests=[run_request_for(r, request_store.identity_tags(r.requester)) for r in requests],
         dynamic_partitions_requests=[requests_partitions.build_add_request(new_ids)] if new_ids else [],
         cursor=json.dumps(cursor_ids),
     )

@@ -9,9 +9,11 @@ templates): a request it refuses never becomes a run, and the refusal names the 
 Resources take no launch config (the mapping is the job's whole config schema), so the form
 shows no server internals.
 
-The op writes `incoming/<request_id>.json`; the request_intake_sensor takes it from there, as
-for a dropped file: it accepts the request once, makes its partition and starts its run (its
-run key stops a second), or rejects it with the reason.
+The op writes `incoming/<request_id>.json` (`incoming/<user>/<request_id>.json` when the deploy
+signs identities: SYNTH_IDENTITY_SECRET; the run's signed identity must then be a requester's and
+the request must name that user); the request_intake_sensor takes it from there, as for a dropped
+file: it accepts the request once, makes its partition and starts its run (its run key stops a
+second), or rejects it with the reason.
 """
 
 import enum
@@ -26,6 +28,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from synth_pipelines.core.request import RequestError, SynthesisRequest, parse_request
+from synth_pipelines.intake.identity import check_may_file, verified_identity
 from synth_pipelines.intake.requests import check_request_context
 from synth_pipelines.resources import DataSourceResource, RequestStoreResource
 
@@ -149,11 +152,14 @@ def file_request(
     """Write the request into the store's incoming/; the intake sensor accepts it and starts its run."""
     request = parse_request(config.request_json)
     try:
+        identity = verified_identity(context.run.tags, request_store.identity_secret)
+        check_may_file(request.requester, identity)
         check_request_context(request, data_source.root)
     except RequestError as exc:
         raise refused(f"request {request.request_id!r}", exc) from None
     store = request_store.store()
-    name = f"{request.request_id}.json"
+    # Under the sender's own prefix: intake then checks the request names them (as for a dropped file).
+    name = f"{request.request_id}.json" if identity is None else f"{identity.user}/{request.request_id}.json"
     taken = store.read_accepted(request.request_id) or store.read_standing(request.request_id)
     if taken is not None or name in store.incoming():
         where = "is waiting in incoming/" if taken is None else "is already accepted"

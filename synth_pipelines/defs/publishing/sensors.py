@@ -1,4 +1,9 @@
-"""Tell the requester how their run ended: a notification record, and their webhook if they gave one."""
+"""Tell the requester how their run ended: a notification record, and an outbox entry for their webhook.
+
+The sensors only record (one SQLite transaction); they never talk to the webhook, so a slow or
+dead endpoint cannot hold a tick past Dagster's sensor timeout. The `deliver_notifications`
+job (delivery.py) posts the outbox.
+"""
 
 import dagster as dg
 
@@ -15,18 +20,17 @@ def _request_of(run: dg.DagsterRun, request_store: RequestStoreResource):
     return request_id, (parse_request(raw) if raw else None)
 
 
-def _notify(request_store, artifact_store, run, outcome, **fields):
+def _notify(request_store, run, outcome, **fields):
     request_id, request = _request_of(run, request_store)
     if request_id is None:
         return None
     store = NotificationStore(request_store.notifications_root())
-    return store.notify(
+    return store.add(
         request_id,
         outcome,
         requester=request.requester if request else run.tags.get("synth/requester"),
         run_id=run.run_id,
         webhook_url=request.webhook_url if request else None,
-        delays=artifact_store.publish_config().retry_delays,
         **fields,
     )
 
@@ -42,7 +46,7 @@ def notify_on_success(
 ):
     request_id = context.dagster_run.tags.get("dagster/partition")
     manifest = f"{artifact_store.root}/{request_id}/manifest.json"
-    record = _notify(request_store, artifact_store, context.dagster_run, "success", manifest_location=manifest)
+    record = _notify(request_store, context.dagster_run, "success", manifest_location=manifest)
     if record:
         context.log.info(f"notified {record.requester} of success: {manifest}")
 
@@ -59,6 +63,6 @@ def notify_on_failure(
         if event.event_specific_data and event.event_specific_data.error
     ]
     reason = "; ".join(reasons) or (context.failure_event.message or "the run failed")
-    record = _notify(request_store, artifact_store, context.dagster_run, "failure", reason=reason)
+    record = _notify(request_store, context.dagster_run, "failure", reason=reason)
     if record:
         context.log.info(f"notified {record.requester} of failure: {reason[:200]}")
