@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from synth_pipelines.core.request import PrivacySpec, RequestError, SynthesizerSpec, TableSchema, parse_request
 from synth_pipelines.privacy.domain import domain_from_schema
+from synth_pipelines.settings import REPO_ROOT
 from synth_pipelines.training.dp import fit_dp_model
 from synth_pipelines.training.dp.mst import MST_BINS, coarse_groups, encode, mst_column
 from synth_pipelines.training.synthesizers import save_model
@@ -184,7 +186,12 @@ def test_the_same_seed_gives_the_same_export_bytes_in_fresh_processes(mst, tmp_p
         out = tmp_path / run
         out.mkdir()
         done = subprocess.run(
-            [sys.executable, "-c", SAMPLE_SCRIPT, str(path), str(out)], capture_output=True, text=True, check=True
+            [sys.executable, "-c", SAMPLE_SCRIPT, str(path), str(out)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])},
         )
         digests.append(done.stdout.split()[-1])
         assert hashlib.sha256((out / "export.parquet").read_bytes()).hexdigest() == digests[-1]
