@@ -125,20 +125,21 @@ def _public(manifest: dict) -> dict:
     ):
         out.pop(key, None)
     privacy = out.get("privacy") or {}
-    for key in ("epsilon_total", "epsilon_by_stage", "rho"):
+    for key in ("epsilon_total", "epsilon_by_stage", "rho", "tree"):  # dp_mst's tree is a noisy selection
         privacy.pop(key, None)
     out.pop("quality", None)  # synthetic-only scores: functions of the noisy model
     return out
 
 
-@pytest.mark.parametrize("name", ["dp_gaussian_copula"])
+@pytest.mark.parametrize("name", ["dp_gaussian_copula", "dp_mst"])
 def test_manifests_of_neighbouring_datasets_differ_only_in_noise(settings, adult_small_frame, name):
     plus_one = pd.concat([adult_small_frame, adult_small_frame.iloc[[0]].assign(age=99)], ignore_index=True)
     plus_one.to_csv(Path(settings.data_root) / "plus_one.csv", index=False)
     instance = DagsterInstance.ephemeral()
     manifests = []
     for rid, uri in (("d", "adult_small.csv"), ("d-plus-one", "plus_one.csv")):
-        request = dp_request(request_id=rid, dataset={"uri": uri, "id": "adult"}, synthesizer={"name": name})
+        synthesizer = {"name": name, "epochs": 50}  # dp_mst: mirror-descent iterations; the copula ignores it
+        request = dp_request(request_id=rid, dataset={"uri": uri, "id": "adult"}, synthesizer=synthesizer)
         ok, path, error = run_request(request, settings, instance)
         assert ok, error
         manifests.append(json.loads(path.read_text()))
@@ -148,3 +149,20 @@ def test_manifests_of_neighbouring_datasets_differ_only_in_noise(settings, adult
         text = json.dumps(manifest)
         for exact in (f": {n},", f": {n}}}", f"{n} rows", f": {n - len(adult_small_frame) // 5}"):
             assert exact not in text
+
+
+def test_a_dp_mst_request_runs_the_graph_and_its_manifest_states_the_epsilon(settings):
+    instance = DagsterInstance.ephemeral()
+    request = dp_request(request_id="mst", synthesizer={"name": "dp_mst", "epochs": 100})
+    ok, manifest_path, error = run_request(request, settings, instance)
+    assert ok, error
+    manifest = json.loads(manifest_path.read_text())
+    privacy = manifest["privacy"]
+    assert 0.99 <= privacy["epsilon_total"] <= 1.0 and privacy["epsilon_requested"] == 1.0
+    assert set(privacy["rho_by_stage"]) == {"one_way", "selection", "two_way"}
+    export = pd.read_parquet(manifest["export_uri"])
+    assert len(export) == 1500 and list(export.columns) == list(
+        adult_schema_dict()["metadata"]["tables"]["data"]["columns"]
+    )
+    entries = PrivacyLedger(settings.ledger_url).entries()
+    assert [(e["request_id"], e["epsilon"]) for e in entries] == [("mst", 1.0)]

@@ -31,7 +31,7 @@ from pydantic import (
 
 MAX_ROWS = 1_000_000
 NON_DP_SYNTHESIZERS = ("gaussian_copula", "ctgan", "tvae", "copulagan")
-DP_SYNTHESIZERS = ("dp_gaussian_copula", "dp_ctgan", "dp_tvae")
+DP_SYNTHESIZERS = ("dp_gaussian_copula", "dp_ctgan", "dp_tvae", "dp_mst")
 # Generates from the request's schema alone: no dataset, no training, no ε.
 SCHEMA_ONLY = "schema_only"
 SYNTHESIZER_NAMES = NON_DP_SYNTHESIZERS + DP_SYNTHESIZERS + (SCHEMA_ONLY,)

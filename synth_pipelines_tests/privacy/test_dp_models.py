@@ -17,7 +17,7 @@ from .conftest import adult_schema_dict
 
 MARKER_TEXT = "zq-marker-7f3a9c1e"
 MARKER_NUMBER = 987_654
-DP_NAMES = ["dp_gaussian_copula", "dp_tvae", "dp_ctgan"]
+DP_NAMES = ["dp_gaussian_copula", "dp_tvae", "dp_ctgan", "dp_mst"]
 
 
 def _spec(name: str) -> SynthesizerSpec:

@@ -8,6 +8,8 @@ three kinds of mechanism, each charged:
 - marginals: one OpenDP discrete-Gaussian histogram per modelled column (zCDP);
 - dp_gaussian_copula: one OpenDP Gaussian release of the clipped score covariance (zCDP);
   marginals and correlation compose in zCDP and are converted to (ε, δ) once;
+- dp_mst: MST's noisy 1-way and tree-selected 2-way histograms and its noisy-max tree
+  selection (`training/dp/mst.py`), all zCDP, converted to (ε, δ) once;
 - dp_tvae / dp_ctgan: DP-SGD (`privacy/neural.py`, RDP accountant), composed with the
   marginals' (ε, δ) by basic composition.
 
@@ -51,7 +53,7 @@ __all__ = [
 
 # Share of ε spent on the marginals; the rest trains. The copula's "training" is one
 # correlation release, which needs little; DP-SGD needs most of the budget.
-PREPROCESSING_SHARE = {"dp_gaussian_copula": 0.5, "dp_ctgan": 0.2, "dp_tvae": 0.2}
+PREPROCESSING_SHARE = {"dp_gaussian_copula": 0.5, "dp_ctgan": 0.2, "dp_tvae": 0.2, "dp_mst": 1 / 3}
 # OpenDP rounds each mechanism's ρ up (conservatively); calibrating a hair below the target
 # keeps the reported total at or below the request's ε after that rounding.
 CALIBRATION_MARGIN = 1 - 1e-9
@@ -157,6 +159,26 @@ def fit_dp_model(
         model: Any = DPGaussianCopula(domain, correlation, {})
         epochs = batch_size = None
         loss_curve: list[dict[str, float]] = []
+    elif spec.name == "dp_mst":
+        from synth_pipelines.training.dp.mst import fit_mst
+
+        rho = zcdp_rho(privacy.epsilon, delta) * CALIBRATION_MARGIN
+        model, rho_by_stage = fit_mst(domain, data, rho, iterations=spec.epochs, private=private)
+        spent_pre = zcdp_epsilon(rho_by_stage["one_way"], delta)
+        spent_total = zcdp_epsilon(sum(rho_by_stage.values()), delta)
+        spent_train = spent_total - spent_pre
+        delta_spent = delta
+        training = {
+            "accountant": "zCDP (OpenDP discrete Gaussian histograms and noisy max), converted to (ε, δ) once by RDP",
+            "mechanism": "MST: OpenDP discrete Gaussian 1-way histograms (preprocessing), OpenDP noisy max spanning "
+            "tree selection + discrete Gaussian 2-way histograms (training), mbi mirror descent",
+            "rho": sum(rho_by_stage.values()),
+            "rho_by_stage": rho_by_stage,
+            "estimation_iterations": spec.epochs,
+            "tree": [list(edge) for edge in model.edges],
+        }
+        epochs, batch_size = spec.epochs, None
+        loss_curve = []
     else:
         from synth_pipelines.training.dp.neural import train_dp_neural
 

@@ -1,0 +1,267 @@
+"""dp_mst: McKenna et al.'s MST (NIST 2018 winner) on Private-PGM's `mbi` 2.0, on the public schema's domain.
+
+Every column's slots come from `privacy/domain.py` (`domain_from_schema`, `slots_of`): the
+null slot, the declared categories and the "other" slot, the numeric bins. MST coarsens a
+numeric column's fine bins by a public rule (`coarse_groups`): the first fine bin alone (a
+spike at the declared minimum, such as capital_gain = 0), the rest in at most MST_BINS equal
+runs; integer columns of at most MST_INTEGER_BINS values keep one slot per value. Nothing
+structural is read from the rows, and the tree's vertex set and size are public.
+
+The rows reach three zCDP mechanisms, ρ = zcdp_rho(ε, δ) split in thirds as in MST:
+
+1. every column's 1-way histogram, OpenDP's discrete Gaussian (L2 sensitivity 1 each);
+2. the maximum spanning tree, r − 1 picks of OpenDP's noisy max (the exponential mechanism
+   under zCDP, its noise from OpenDP's CSPRNG): each candidate pair's score is the L1 distance
+   between its 2-way counts and the independent model of the noisy 1-way marginals, which a
+   row moves by at most 1;
+3. the selected 2-way histograms, OpenDP's discrete Gaussian.
+
+OpenDP states each mechanism's ρ; the sum is converted to (ε, δ) once. Everything after is
+post-processing: mbi's mirror descent (`synthesizer.epochs` iterations, public) fits a
+graphical model to the noisy measurements, and the model keeps only its tree's 2-way
+marginals as numpy arrays. Sampling walks the tree from a seeded numpy generator (the same
+seed, the same rows); a numeric slot's value is drawn uniformly within its bins, inside the
+declared bounds. Slots the schema rules out (null in a column declared without missing
+values, the "other" slot) are measured, since a row must land somewhere, but never generated.
+
+Not done (and why): MST's domain compression of rare values from the noisy 1-way counts is
+post-processing too, but it makes the structure differ between neighbouring datasets, which
+the neighbour tests forbid.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from synth_pipelines.privacy.domain import (
+    CategoricalColumn,
+    NumericColumn,
+    PrivateSchema,
+    decode_numeric,
+    decode_slots,
+    release_histogram,
+    slots_of,
+)
+
+MST_BINS = 32  # coarse bins of a numeric column whose fine bins are not one per integer (plus its first bin)
+MST_INTEGER_BINS = 128  # integer columns with at most this many values keep one slot per value
+STAGE_SHARES = {"one_way": 1 / 3, "selection": 1 / 3, "two_way": 1 / 3}
+
+
+def _mbi():
+    """mbi, imported with jax in float64 and without the persistent compilation cache, its warnings silenced."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_enable_compilation_cache", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import mbi
+    return mbi
+
+
+@dataclass
+class MSTColumn:
+    """One modelled column as MST sees it: a slot per null, category or coarse bin."""
+
+    spec: NumericColumn | CategoricalColumn
+    fine_to_slot: np.ndarray  # the domain's slot (slots_of) → MST slot
+    group_starts: np.ndarray  # numeric: first fine bin of each coarse bin (and the end), in fine-bin numbers
+    allowed: np.ndarray  # bool per MST slot: may it be generated?
+
+    @property
+    def size(self) -> int:
+        return len(self.allowed)
+
+
+def coarse_groups(spec: NumericColumn) -> np.ndarray:
+    """Boundaries (fine-bin numbers) of a numeric column's coarse bins: a public function of the schema alone."""
+    fine = len(spec.edges) - 1
+    if (spec.integer_bins and fine <= MST_INTEGER_BINS) or fine <= MST_BINS + 1:
+        return np.arange(fine + 1)
+    return np.concatenate([[0], np.round(np.linspace(1, fine, MST_BINS + 1)).astype(int)])
+
+
+def mst_column(spec: NumericColumn | CategoricalColumn) -> MSTColumn:
+    if isinstance(spec, CategoricalColumn):
+        slots = len(spec.categories) + 1  # null, categories..., FOLDED last
+        allowed = np.ones(slots, dtype=bool)
+        allowed[-1] = False  # values outside the declared list are counted, never generated
+        allowed[0] = spec.nullable
+        return MSTColumn(spec, np.arange(slots), np.empty(0, dtype=int), allowed)
+    starts = coarse_groups(spec)
+    fine_bins = np.arange(len(spec.edges) - 1)
+    group = np.searchsorted(starts, fine_bins, side="right") - 1
+    allowed = np.ones(len(starts), dtype=bool)  # null + len(starts) - 1 coarse bins
+    allowed[0] = spec.nullable
+    return MSTColumn(spec, np.concatenate([[0], 1 + group]), starts, allowed)
+
+
+def encode(columns: list[MSTColumn], data: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {c.spec.name: c.fine_to_slot[slots_of(c.spec, data[c.spec.name])] for c in columns}
+
+
+def _counts(codes: dict[str, np.ndarray], sizes: dict[str, int], clique: tuple[str, ...]) -> np.ndarray:
+    """The clique's contingency table as a flat int64 vector (C order, as mbi's datavector)."""
+    flat = np.zeros(len(next(iter(codes.values()))), dtype=np.int64)
+    for name in clique:
+        flat = flat * sizes[name] + codes[name]
+    return np.bincount(flat, minlength=math.prod(sizes[n] for n in clique)).astype(np.int64)
+
+
+def _select_tree(
+    codes: dict[str, np.ndarray], sizes: dict[str, int], one_way: dict[str, np.ndarray], rho: float
+) -> tuple[list[tuple[str, str]], float]:
+    """(the r − 1 edges, ρ OpenDP states): Kruskal with OpenDP's noisy max choosing each edge."""
+    import opendp.prelude as dp
+    from scipy.cluster.hierarchy import DisjointSet
+
+    dp.enable_features("contrib")
+    names = list(sizes)
+    picks = len(names) - 1
+    scale = 1.0 / math.sqrt(2.0 * rho / picks)  # noisy max with non-monotonic sensitivity 1 costs 1/(2 scale²)
+    space = dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.linf_distance(T=float, monotonic=False)
+    measurement = dp.m.make_noisy_max(*space, dp.zero_concentrated_divergence(), scale=scale)
+    total = float(np.mean([max(v.sum(), 1.0) for v in one_way.values()]))
+    independent = {n: np.clip(v, 0, None) / max(np.clip(v, 0, None).sum(), 1e-12) for n, v in one_way.items()}
+    candidates = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+    scores = {
+        (a, b): float(
+            np.abs(_counts(codes, sizes, (a, b)) - total * np.outer(independent[a], independent[b]).ravel()).sum()
+        )
+        for a, b in candidates
+    }
+    forest = DisjointSet(names)
+    edges: list[tuple[str, str]] = []
+    spent = 0.0
+    for _ in range(picks):
+        candidates = [e for e in candidates if not forest.connected(*e)]
+        chosen = candidates[int(measurement([scores[e] for e in candidates]))]
+        spent += float(measurement.map(1.0))
+        edges.append(chosen)
+        forest.merge(*chosen)
+    return edges, spent
+
+
+class DPMST:
+    """The tree's 2-way marginals (post-processing of noisy counts) and a sampler; holds no training row."""
+
+    name = "dp_mst"
+
+    def __init__(self, schema: PrivateSchema, columns: list[MSTColumn], edges: list[tuple[str, str]], marginals):
+        self.schema = schema
+        self.columns = columns
+        self.edges = edges
+        self.marginals = marginals  # {"root": (name, 1-way), (parent, child): parent × child table}
+        self.training_record: dict = {}
+
+    def _plan(self) -> list[tuple[str, str]]:
+        """(parent, child) pairs, breadth first from the first modelled column."""
+        neighbours: dict[str, list[str]] = {c.spec.name: [] for c in self.columns}
+        for a, b in self.edges:
+            neighbours[a].append(b)
+            neighbours[b].append(a)
+        root = self.columns[0].spec.name
+        seen, queue, plan = {root}, [root], []
+        while queue:
+            parent = queue.pop(0)
+            for child in neighbours[parent]:
+                if child not in seen:
+                    seen.add(child)
+                    queue.append(child)
+                    plan.append((parent, child))
+        return plan
+
+    def sample(self, num_rows: int, seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        by_name = {c.spec.name: c for c in self.columns}
+        root, table = self.marginals["root"]
+        slots = {
+            root: _draw(rng, np.broadcast_to(_allowed(table, by_name[root]), (1, len(table))), np.zeros(num_rows, int))
+        }
+        for parent, child in self._plan():
+            joint = self.marginals[(parent, child)]
+            slots[child] = _draw(rng, _allowed(joint, by_name[child]), slots[parent])
+        frame = {}
+        for column in self.columns:
+            frame[column.spec.name] = _decode(column, slots[column.spec.name], rng).reset_index(drop=True)
+        return pd.DataFrame(frame, index=pd.RangeIndex(num_rows))
+
+
+def _allowed(table: np.ndarray, column: MSTColumn) -> np.ndarray:
+    """Rows: conditionals over the column's slots, zero where the schema rules a slot out, renormalised."""
+    weights = np.clip(np.atleast_2d(np.asarray(table, dtype=float)), 0.0, None) * column.allowed
+    marginal = weights.sum(axis=0)
+    fallback = marginal / marginal.sum() if marginal.sum() > 0 else column.allowed / column.allowed.sum()
+    sums = weights.sum(axis=1, keepdims=True)
+    return np.where(sums > 0, weights / np.where(sums > 0, sums, 1.0), fallback)
+
+
+def _draw(rng: np.random.Generator, conditionals: np.ndarray, parent: np.ndarray) -> np.ndarray:
+    cdf = np.cumsum(conditionals, axis=1)
+    cdf[:, -1] = np.inf
+    u = rng.random(len(parent))
+    out = np.empty(len(parent), dtype=int)
+    for value in range(len(conditionals)):
+        rows = parent == value
+        if rows.any():
+            out[rows] = np.searchsorted(cdf[value], u[rows], side="right")
+    return np.minimum(out, conditionals.shape[1] - 1)
+
+
+def _decode(column: MSTColumn, slot: np.ndarray, rng: np.random.Generator) -> pd.Series:
+    spec = column.spec
+    if isinstance(spec, CategoricalColumn):
+        return decode_slots(spec, slot)
+    starts = column.group_starts
+    group = np.maximum(slot - 1, 0)
+    width = starts[group + 1] - starts[group]
+    fine = starts[group] + np.floor(rng.random(len(slot)) * width).astype(int)
+    fine_slot = np.where(slot == 0, 0, 1 + fine)
+    return decode_numeric(spec, fine_slot, rng.random(len(slot)))
+
+
+def fit_mst(
+    domain: PrivateSchema, data: pd.DataFrame, rho: float, iterations: int, private: bool = True
+) -> tuple[DPMST, dict[str, float]]:
+    """(model, ρ spent per stage as OpenDP states it). `private=False` is the noise-free twin (never a request)."""
+    columns = [mst_column(spec) for spec in domain.columns]
+    if not columns:
+        return DPMST(domain, [], [], {}), dict.fromkeys(STAGE_SHARES, 0.0)
+    sizes = {c.spec.name: c.size for c in columns}
+    codes = encode(columns, data)
+    if len(columns) == 1:
+        shares = {"one_way": 1.0, "selection": 0.0, "two_way": 0.0}
+    else:
+        shares = STAGE_SHARES
+    budget = {stage: (rho * share if private else 1e12) for stage, share in shares.items()}
+    spent = dict.fromkeys(shares, 0.0)
+    measured: list[tuple[tuple[str, ...], np.ndarray, float]] = []
+
+    def measure(clique: tuple[str, ...], rho_each: float, stage: str) -> np.ndarray:
+        noisy, scale, cost = release_histogram(_counts(codes, sizes, clique), rho_each)
+        spent[stage] += cost
+        measured.append((clique, noisy, scale))
+        return noisy
+
+    one_way = {name: measure((name,), budget["one_way"] / len(columns), "one_way") for name in sizes}
+    edges: list[tuple[str, str]] = []
+    if len(columns) > 1:
+        edges, spent["selection"] = _select_tree(codes, sizes, one_way, budget["selection"])
+        for edge in edges:
+            measure(edge, budget["two_way"] / len(edges), "two_way")
+    mbi = _mbi()
+    mbi_domain = mbi.Domain(list(sizes), list(sizes.values()))
+    measurements = [mbi.LinearMeasurement(noisy, clique, stddev=scale) for clique, noisy, scale in measured]
+    fitted = mbi.estimation.MirrorDescent().estimate(mbi_domain, measurements, iters=iterations)
+    root = columns[0].spec.name
+    marginals: dict = {"root": (root, np.asarray(fitted.project((root,)).datavector(flatten=False), dtype=float))}
+    model = DPMST(domain, columns, edges, marginals)
+    for parent, child in model._plan():
+        marginals[(parent, child)] = np.asarray(fitted.project((parent, child)).datavector(flatten=False), dtype=float)
+    return model, spent
