@@ -243,7 +243,10 @@ def webhook_server(statuses: list[int]) -> Iterator[WebhookSink]:
 
     with _serving(Handler) as port:
         sink.port = port
-        yield sink
+        try:
+            yield sink
+        finally:
+            sink.closing.set()  # release handlers that never answer, so the server can close
 
 
 @contextmanager
@@ -255,7 +258,6 @@ def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
     try:
         yield server.server_address[1]
     finally:
-        sink.closing.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

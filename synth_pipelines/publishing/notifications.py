@@ -19,6 +19,7 @@ receiver that honours `Idempotency-Key` sees it once.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import sqlite3
@@ -213,7 +214,7 @@ class NotificationStore:
         with closing(self._connect()) as db, db:
             db.execute("UPDATE notifications SET webhook_status = ? WHERE id = ?", (status, notification_id))
 
-    def outbox(self, state: str | None = None) -> list[OutboxEntry]:
+    def outbox(self, state: str | None = None) -> builtins.list[OutboxEntry]:
         with closing(self._connect()) as db:
             if state is None:
                 rows = db.execute("SELECT * FROM outbox ORDER BY notification_id").fetchall()
@@ -231,7 +232,7 @@ class NotificationStore:
             ).fetchone()
         return count
 
-    def _claim(self, now: float, lease: float, limit: int, key: str | None) -> list[OutboxEntry]:
+    def _claim(self, now: float, lease: float, limit: int, key: str | None) -> builtins.list[OutboxEntry]:
         """Take due entries for one deliverer: a second deliverer running at the same time skips them."""
         connection = self._connect()
         connection.isolation_level = None
