@@ -140,7 +140,7 @@ def main() -> None:
     shutil.copy(REPO / "deploy" / "local" / "dagster.yaml", home / "dagster" / "dagster.yaml")
 
     import pandas as pd
-    from synth_pipelines.core.settings import Settings
+    from synth_pipelines.settings import Settings
 
     from synth_pipelines.generation.export import column_types
 

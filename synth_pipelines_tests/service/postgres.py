@@ -31,6 +31,16 @@ class Postgres:
     password: str
     db: str
     log: Path
+    data: Path | None = None
+
+    def restart(self) -> None:
+        """Stop the server (fast: open connections are cut) and start it again on the same port and options."""
+        assert self.data is not None, "this server was not started by postgres_server()"
+        _run(
+            [_pg_tool("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-m", "fast", "-w", "-t", "60", "restart"],
+            self.data.parent,
+            "pg_ctl restart",
+        )
 
     def env(self) -> dict[str, str]:
         """The variables the production dagster.yaml reads."""
@@ -103,7 +113,7 @@ def postgres_server(db: str = "dagster", user: str = "dagster", password: str = 
         options = f"-p {port} -h 127.0.0.1 -k {base} -c fsync=off -c full_page_writes=off -c max_connections=200"
         start = [pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"]
         _run(start, base, "pg_ctl start")
-        server = Postgres("127.0.0.1", port, user, password, db, log)
+        server = Postgres("127.0.0.1", port, user, password, db, log, data)
         try:
             with contextlib.closing(server.connect("postgres")) as conn:
                 conn.autocommit = True

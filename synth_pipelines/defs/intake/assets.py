@@ -7,6 +7,7 @@ from synth_pipelines.intake.identity import check_may_file, verified_identity
 from synth_pipelines.intake.requests import check_request_context
 from synth_pipelines.resources import DataSourceResource, RequestStoreResource
 
+from ..automation.run_workers import tag_run_worker
 from ..failures import refused
 from ..partitions import requests_partitions
 
@@ -25,6 +26,7 @@ def synthesis_request(
     data_source: DataSourceResource,
 ) -> dg.Output[dict]:
     """The request contract for this partition, validated again at run time."""
+    tag_run_worker(context)
     key = context.partition_key
     store = request_store.store()
     raw = config.request_json or store.read_accepted(key)

@@ -51,6 +51,25 @@ def notify_on_success(
         context.log.info(f"notified {record.requester} of success: {manifest}")
 
 
+WILL_RETRY_TAG = "dagster/will_retry"
+# Engine events that say why a run ended without a step failure (its process died).
+CRASH_WORDS = ("terminated by signal", "unexpectedly exited", "worker process")
+
+
+def _crash(context: dg.RunFailureSensorContext) -> str | None:
+    """How the run's process died, when an engine event (Dagster's code server, dead_run_workers) says so."""
+    if any(word in (context.failure_event.message or "") for word in CRASH_WORDS):
+        return context.failure_event.message
+    records = context.instance.get_records_for_run(
+        context.dagster_run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, ascending=False, limit=50
+    ).records
+    for record in records:
+        message = record.event_log_entry.message or ""
+        if any(word in message for word in CRASH_WORDS):
+            return message
+    return None
+
+
 @dg.run_failure_sensor(
     monitored_jobs=[synthesize_job], default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=5
 )
@@ -62,7 +81,9 @@ def notify_on_failure(
         for event in context.get_step_failure_events()
         if event.event_specific_data and event.event_specific_data.error
     ]
-    reason = "; ".join(reasons) or (context.failure_event.message or "the run failed")
+    reason = "; ".join(reasons) or _crash(context) or (context.failure_event.message or "the run failed")
+    if context.instance.get_run_by_id(context.dagster_run.run_id).tags.get(WILL_RETRY_TAG) == "true":
+        reason += "; run_retries re-executes the run from its failure (a success notification follows if it succeeds)"
     record = _notify(request_store, context.dagster_run, "failure", reason=reason)
     if record:
         context.log.info(f"notified {record.requester} of failure: {reason[:200]}")
