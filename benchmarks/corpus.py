@@ -258,6 +258,7 @@ def run_one(name: str, family: str, home: Path) -> dict[str, Any]:
     from synth_pipelines.cli import run_request
     from synth_pipelines.core.request import parse_request
     from synth_pipelines.data import corpus
+    from synth_pipelines.data.treatment import normalise
     from synth_pipelines.settings import Settings
 
     table = corpus.TABLES[name]
@@ -306,9 +307,13 @@ def run_one(name: str, family: str, home: Path) -> dict[str, Any]:
         result["columns_by_treatment"] = record.get("columns_by_treatment")
     if ok:
         export = pd.read_parquet(json.loads(manifest_path.read_text())["export_uri"])
-        source = frame[[c for c in frame.columns if c in export.columns]]
+        # Against the table as the system reads it: `normalise` turns blank cells and missing markers
+        # (".", "NA", ...) into nulls by design, so the raw frame would count them as a shift.
+        clean = normalise(frame).frame
+        source = clean[[c for c in clean.columns if c in export.columns]]
         shift = (export[source.columns].isna().mean() - source.isna().mean()).abs()
         result["max_missing_share_shift"] = round(float(shift.max()), 4) if len(shift) else None
+        result["max_missing_share_shift_column"] = str(shift.idxmax()) if len(shift) else None
         result["columns_out"] = len(export.columns)
     return result
 
