@@ -190,8 +190,11 @@ def _stage_seconds(instance) -> dict[str, float]:
     return {stage: round(seconds[stage], 2) for stage in STAGES if stage in seconds}
 
 
-def report_only(home: Path, request_id: str) -> dict[str, Any]:
-    """The quality report of a finished run, again, in this fresh process: its own seconds and peak RSS."""
+def report_only(home: Path, request_id: str, real_cap: int | None = None) -> dict[str, Any]:
+    """The quality report of a finished run, again, in this fresh process: its own seconds and peak RSS.
+
+    `real_cap`: the real reference's bound (0: every training row; None: the report's default).
+    """
     import pickle
 
     import pandas as pd
@@ -219,7 +222,9 @@ def report_only(home: Path, request_id: str) -> dict[str, Any]:
         home / "report_again",
         seed=request.seed,
         column_treatment=profile.columns,
+        **({} if real_cap is None else {"real_rows_cap": real_cap or None}),
     )
+    scores = result.scores
     return {
         "report_seconds": round(time.perf_counter() - started, 1),
         "report_seconds_by_part": {k: round(v, 1) for k, v in result.scores["seconds"].items()},
@@ -229,6 +234,9 @@ def report_only(home: Path, request_id: str) -> dict[str, Any]:
         "real_train_rows": result.scores.get("real_train_rows"),
         "overall": result.scores.get("overall"),
         "tstr_ratio": result.scores.get("tstr_ratio"),
+        "real_reference_rows": scores.get("real_reference_rows"),
+        # Every headline score, to compare a capped real reference with the whole one.
+        "scores": {k: v for k, v in scores.items() if isinstance(v, float)},
     }
 
 
@@ -258,6 +266,7 @@ def run_one(name: str, family: str, home: Path) -> dict[str, Any]:
     from synth_pipelines.cli import run_request
     from synth_pipelines.core.request import parse_request
     from synth_pipelines.data import corpus
+    from synth_pipelines.data.treatment import normalise
     from synth_pipelines.settings import Settings
 
     table = corpus.TABLES[name]
@@ -306,9 +315,13 @@ def run_one(name: str, family: str, home: Path) -> dict[str, Any]:
         result["columns_by_treatment"] = record.get("columns_by_treatment")
     if ok:
         export = pd.read_parquet(json.loads(manifest_path.read_text())["export_uri"])
-        source = frame[[c for c in frame.columns if c in export.columns]]
+        # Against the table as the system reads it: `normalise` turns blank cells and missing markers
+        # (".", "NA", ...) into nulls by design, so the raw frame would count them as a shift.
+        clean = normalise(frame).frame
+        source = clean[[c for c in clean.columns if c in export.columns]]
         shift = (export[source.columns].isna().mean() - source.isna().mean()).abs()
         result["max_missing_share_shift"] = round(float(shift.max()), 4) if len(shift) else None
+        result["max_missing_share_shift_column"] = str(shift.idxmax()) if len(shift) else None
         result["columns_out"] = len(export.columns)
     return result
 
@@ -443,9 +456,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big", metavar="TABLE", help="gaussian_copula with --rows-out rows, report timed alone")
     parser.add_argument("--rows-out", type=int, default=1_000_000)
     parser.add_argument("--report-only", nargs=2, metavar=("HOME", "REQUEST_ID"))
+    parser.add_argument("--report-real-cap", type=int, default=None, help="with --report-only; 0: every real row")
     args = parser.parse_args(argv)
     if args.report_only:
-        Path(args.json).write_text(json.dumps(report_only(Path(args.report_only[0]), args.report_only[1])))
+        Path(args.json).write_text(
+            json.dumps(report_only(Path(args.report_only[0]), args.report_only[1], args.report_real_cap))
+        )
         return 0
     if args.big:
         home = Path(args.home or tempfile.mkdtemp(prefix=f"corpus-big-{args.big}-"))

@@ -8,7 +8,7 @@ Every column gets exactly one treatment:
 | `kept` | a column with one value (a constant) or none (all null): not modelled, repeated with its missing share |
 | `generated_id` | made-up ids from the column's character pattern (letters and digits as classes), not modelled |
 | `generated_text` | placeholder text (Faker) for free text, with its missing share; never modelled as categories |
-| `generated_fake` | Faker values for a PII-like sdtype (name, address, ...), with its missing share |
+| `generated_fake` | Faker values for a PII-like sdtype (name, address, ...) of a text column, with its missing share |
 | `dropped` | nothing: the column is left out, and the reason says why |
 
 The rules read kinds and counts only, and every reason is made of counts: a profile and its
@@ -256,6 +256,17 @@ def _is_scalar_column(series: pd.Series) -> bool:
     return not sample.map(lambda v: isinstance(v, list | dict | tuple | set | bytes | np.ndarray)).any()
 
 
+def _dtype_sdtype(series: pd.Series) -> str | None:
+    """The modelled sdtype that keeps a column of booleans, dates or numbers in its type; None for others."""
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return "datetime"
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return "numerical"
+    return None
+
+
 def treat_column(name: str, series: pd.Series, detected: str, declared: str | None = None) -> ColumnTreatment:
     """One column's treatment from its kinds and counts (and the request's declared sdtype, which wins)."""
     rows = len(series)
@@ -300,6 +311,17 @@ def treat_column(name: str, series: pd.Series, detected: str, declared: str | No
             f"id-like ({levels:,} distinct of {present:,} values): generated from its character pattern; {share}",
             missing,
             pattern=id_pattern(series),
+        )
+    kind = _dtype_sdtype(series)
+    if detected not in MODELLED_SDTYPES and kind is not None:
+        # A PII-like sdtype read from the name of a column of numbers, dates or booleans: Faker's
+        # strings would not fit the column's type, and the export would turn every one into a null.
+        return ColumnTreatment(
+            name,
+            "modelled",
+            kind,
+            f"detected as {detected!r} but holds {series.dtype} values: modelled; {share}",
+            missing,
         )
     if detected not in MODELLED_SDTYPES:
         if levels <= PII_CATEGORY_MAX_LEVELS and present / levels >= PII_CATEGORY_MIN_ROWS_PER_LEVEL:

@@ -30,8 +30,9 @@ _PAIR_BLOCK = 1_000_000
 
 def _as_float(column: pd.Series, sdtype: str) -> np.ndarray:
     if sdtype == "datetime" or pd.api.types.is_datetime64_any_dtype(column):
-        # Nanoseconds as float: the distance divides by the range, so the unit cancels out.
-        as_time = pd.to_datetime(column, errors="coerce")
+        # Nanoseconds as float, whatever the column's unit (an export reads back in microseconds, the
+        # real table in nanoseconds): the distance divides by the range, so the unit must be one.
+        as_time = pd.to_datetime(column, errors="coerce").astype("datetime64[ns]")
         values = as_time.astype("int64").astype("float64")
         values[as_time.isna().to_numpy()] = np.nan
         return values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)

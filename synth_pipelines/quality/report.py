@@ -34,7 +34,7 @@ import pandas as pd
 
 from synth_pipelines.core.request import QualitySpec
 from synth_pipelines.quality import fidelity, plots, similarity, utility
-from synth_pipelines.quality.sampling import SamplingPlan, plan_sampling
+from synth_pipelines.quality.sampling import REAL_ROWS_CAP, SamplingPlan, plan_sampling, real_reference
 
 # Worst columns drawn as distributions in the report.
 PLOTTED_COLUMNS = 4
@@ -68,7 +68,9 @@ def read_synthetic(path: Path, max_rows: int | None = None, seed: int = 0) -> pd
     return frame
 
 
-def read_for_plan(path: Path, real_rows: int, seed: int, whole: bool = False) -> tuple[pd.DataFrame, int]:
+def read_for_plan(
+    path: Path, real_rows: int, seed: int, whole: bool = False, reference_rows: int | None = None
+) -> tuple[pd.DataFrame, int]:
     """The synthetic rows the sampling plan can use, and how many the export has.
 
     Every metric scores a uniform sample of the export, and a uniform sample of a uniform
@@ -84,7 +86,7 @@ def read_for_plan(path: Path, real_rows: int, seed: int, whole: bool = False) ->
     import pyarrow.parquet as pq
 
     total = pq.read_metadata(path).num_rows
-    needed = plan_sampling(total, real_rows).rows_needed()
+    needed = plan_sampling(total, real_rows, reference_rows).rows_needed()
     if needed >= total:
         return read_synthetic(path), total
     keep = np.sort(np.random.default_rng(seed + 7).choice(total, needed, replace=False))
@@ -111,6 +113,7 @@ def _timed(function: Callable[..., Any], *args: Any) -> tuple[Any, float]:
 
 def _second_thread(
     real_train: pd.DataFrame,
+    reference: pd.DataFrame,
     real_holdout: pd.DataFrame | None,
     synthetic: pd.DataFrame,
     metadata: dict[str, Any],
@@ -119,8 +122,8 @@ def _second_thread(
     seed: int,
 ) -> tuple[tuple[dict[str, Any], float], tuple[dict[str, Any] | str, float]]:
     return (
-        _timed(similarity.dcr_scores, real_train, real_holdout, synthetic, metadata, plan, seed),
-        _tstr(real_train, real_holdout, synthetic, metadata, spec, plan, seed),
+        _timed(similarity.dcr_scores, real_train, real_holdout, synthetic, metadata, plan, seed, reference),
+        _tstr(reference, real_holdout, synthetic, metadata, spec, plan, seed),
     )
 
 
@@ -149,8 +152,12 @@ def compute_scores(
     spec: QualitySpec,
     plan: SamplingPlan,
     seed: int = 0,
+    real_rows_cap: int | None = REAL_ROWS_CAP,
 ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """Every score under one sampling plan (the benchmark runs this with the all-rows plan too).
+
+    DCR baseline protection and TSTR compare against at most `real_rows_cap` training rows
+    (`sampling.real_reference`; None: all of them); the other scores read every training row.
 
     DCR, the heaviest step, and TSTR run in a second thread beside the others (NumPy releases the GIL
     in its loops, so two cores share the work); BLAS is held to one thread meanwhile, since its
@@ -159,10 +166,12 @@ def compute_scores(
     """
     from threadpoolctl import threadpool_limits
 
+    reference = real_reference(real_train, seed, real_rows_cap)
     with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=1) as pool:
         second = pool.submit(
             _second_thread,
-            real_train.copy(deep=False),  # own frame objects: pandas' caches are not shared across threads
+            real_train.copy(deep=False),
+            reference.copy(deep=False),  # own frame objects: pandas' caches are not shared across threads
             None if real_holdout is None else real_holdout.copy(deep=False),
             synthetic.copy(deep=False),
             metadata,
@@ -191,6 +200,7 @@ def compute_scores(
         skipped["dcr_overfitting_protection"] = "no real holdout"
     scores["synthetic_rows_total"] = plan.synthetic_rows
     scores["real_train_rows"] = len(real_train)
+    scores["real_reference_rows"] = len(reference)  # the rows DCR baseline protection and TSTR compare against
     scores["real_holdout_rows"] = 0 if real_holdout is None else len(real_holdout)
     scores["sampling_plan"] = plan.as_dict()
     scores["standard_errors"] = errors
@@ -485,13 +495,15 @@ def build_quality_report(
     schema: Any = None,
     column_treatment: list[dict[str, Any]] | None = None,
     conditions: list[tuple[dict[str, Any], int]] | None = None,
+    real_rows_cap: int | None = REAL_ROWS_CAP,
 ) -> QualityReportResult:
     """Score the export at `synthetic` and write the private report and the public scores under `out_dir`.
 
     `differentially_private` (the request has a privacy block) restricts the public scores to
     synthetic-only values; `schema` (the request's TableSchema, public) adds the in-domain shares;
     `column_treatment` (the profile's per-column treatment, kinds and counts) is shown in the report;
-    `conditions` (the request's, as (values, rows)) scores the export against the matching real rows only.
+    `conditions` (the request's, as (values, rows)) scores the export against the matching real rows only;
+    `real_rows_cap` bounds the real rows DCR baseline protection and TSTR compare against (`sampling.real_reference`).
     """
     started = time.perf_counter()
     conditioned = None
@@ -502,10 +514,15 @@ def build_quality_report(
         if fixed_target:  # every synthetic row has the same target: nothing to learn or predict
             spec = spec.model_copy(update={"target_column": None})
     # A DP request's public scores count every synthetic row, so it reads them all.
-    synthetic_frame, total_rows = read_for_plan(Path(synthetic), len(real_train), seed, whole=differentially_private)
+    reference_rows = len(real_train) if real_rows_cap is None else min(len(real_train), real_rows_cap)
+    synthetic_frame, total_rows = read_for_plan(
+        Path(synthetic), len(real_train), seed, whole=differentially_private, reference_rows=reference_rows
+    )
     read_seconds = time.perf_counter() - started
-    plan = plan_sampling(total_rows, len(real_train))
-    scores, details = compute_scores(real_train, real_holdout, synthetic_frame, metadata, spec, plan, seed)
+    plan = plan_sampling(total_rows, len(real_train), reference_rows)
+    scores, details = compute_scores(
+        real_train, real_holdout, synthetic_frame, metadata, spec, plan, seed, real_rows_cap
+    )
     if fixed_target:
         scores["skipped"]["tstr"] = "quality.target_column has a fixed value in the conditions: nothing to predict"
     scores["seconds"]["read"] = read_seconds

@@ -18,9 +18,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 
 # A score's standard error at or below this keeps three standard errors under 0.01.
 TARGET_STANDARD_ERROR = 0.003
+# Real training rows DCR and TSTR compare against at most: a uniform sample drawn with the seed
+# (`real_reference`). DCR's nearest-row search costs synthetic rows x real rows, and TSTR's real
+# model fits every real row; bounded, both cost the same on a 300k-row table as on a 50k one.
+# Fidelity (its pair contingencies of thousands of levels would be biased by a sparser real
+# table), new-row synthesis (a copy of a row left out of a sample must not pass as new) and the
+# attack keep every real row; each is linear in them. The change a bounded reference makes is
+# measured: `benchmarks/corpus.py --report-only HOME ID --report-real-cap 0` scores every row
+# (flights, 331,832 training rows: see benchmarks/results/report_real_cap.md).
+REAL_ROWS_CAP = 50_000
 
 
 @dataclass(frozen=True)
@@ -60,14 +70,15 @@ class SamplingPlan:
         )
 
 
-def plan_sampling(synthetic_rows: int, real_rows: int) -> SamplingPlan:
+def plan_sampling(synthetic_rows: int, real_rows: int, reference_rows: int | None = None) -> SamplingPlan:
     """Sample sizes from the data's shape.
 
     Fidelity compares two empirical distributions whose noise is set by both sample sizes:
     as many synthetic rows as real ones, bounded to [10k, 50k] so tiny tables still get
     stable numbers and huge ones stay fast (on Adult, 26k rows land within 0.002 of 1M).
     DCR starts at 2,000 rows and doubles until the bootstrap says the target error is met.
-    TSTR trains on as many synthetic rows as the real model sees (a like-for-like fit).
+    TSTR trains on as many synthetic rows as the real model sees (a like-for-like fit): the
+    `reference_rows` it is given (`REAL_ROWS_CAP` at most, see `real_reference`), else all real rows.
     """
     cap = max(synthetic_rows, 1)
     return SamplingPlan(
@@ -83,7 +94,7 @@ def plan_sampling(synthetic_rows: int, real_rows: int) -> SamplingPlan:
         dcr_random_max_rows=min(cap, 16_000),
         dcr_bootstrap=200,
         new_row_rows=min(cap, 100_000),
-        tstr_rows=min(cap, max(real_rows, 5_000)),
+        tstr_rows=min(cap, max(real_rows if reference_rows is None else reference_rows, 5_000)),
         tstr_replicates=3,
         disclosure_rows=min(cap, real_rows, 1_000),
         disclosure_replicates=3,
@@ -146,3 +157,11 @@ def bootstrap_standard_error(
         return float("nan")
     values = [statistic(rng.integers(0, n_rows, n_rows)) for _ in range(resamples)]
     return float(np.nanstd(values, ddof=1))
+
+
+def real_reference(real_train: pd.DataFrame, seed: int, cap: int | None = REAL_ROWS_CAP) -> pd.DataFrame:
+    """At most `cap` of the real training rows, drawn uniformly with `seed` (in their order); all of them below it."""
+    if cap is None or len(real_train) <= cap:
+        return real_train
+    rows = np.sort(np.random.default_rng([seed % 2**32, 0x4EA1]).choice(len(real_train), size=cap, replace=False))
+    return real_train.iloc[rows]

@@ -131,8 +131,13 @@ def dcr_scores(
     metadata: dict[str, Any],
     plan: SamplingPlan,
     seed: int,
+    reference: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """DCRBaselineProtection and (with a holdout) DCROverfittingProtection: similarity scores, not privacy.
+
+    `reference` (default: `real_train`) is the real rows baseline protection searches, synthetic and
+    random rows alike (a bounded sample, `sampling.real_reference`); overfitting protection draws its
+    holdout-sized subset from all of `real_train`, so its cost never grew with the training rows.
 
     Each score's sample starts at `plan.dcr_start_rows` rows and grows while its bootstrap
     standard error is above the plan's target, up to its cap.
@@ -145,15 +150,16 @@ def dcr_scores(
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(synthetic))
     numeric, categorical = statistical_columns(metadata, [synthetic, real_train])
-    train_ref = encode_reference(real_train, metadata, numeric, categorical)
+    searched = real_train if reference is None else reference
+    train_ref = encode_reference(searched, metadata, numeric, categorical)
     n_random = min(plan.dcr_max_rows, plan.dcr_random_max_rows)
-    random_rows = random_baseline_rows(real_train[numeric + categorical], n_random, seed + 1)
+    random_rows = random_baseline_rows(searched[numeric + categorical], n_random, seed + 1)
 
     def synthetic_part(begin: int, end: int) -> np.ndarray:
-        return closest_record_distances(synthetic.iloc[order[begin:end]], real_train, metadata, train_ref)
+        return closest_record_distances(synthetic.iloc[order[begin:end]], searched, metadata, train_ref)
 
     def random_part(begin: int, end: int) -> np.ndarray:
-        return closest_record_distances(random_rows.iloc[begin:end], real_train, metadata, train_ref)
+        return closest_record_distances(random_rows.iloc[begin:end], searched, metadata, train_ref)
 
     synthetic_dcr, random_dcr, baseline_error = _grow_baseline(synthetic_part, random_part, n_random, plan, rng)
     result: dict[str, Any] = {

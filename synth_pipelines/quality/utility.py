@@ -53,8 +53,16 @@ def _model(task: str, numeric: list[str], categorical: list[str]) -> Pipeline:
     return Pipeline([("prepare", prepare), ("model", estimator)])
 
 
+def _number(column: pd.Series) -> pd.Series:
+    """A feature as float; datetimes as seconds whatever their unit (an export reads back in
+    microseconds, the real table in nanoseconds: one scaler must see one unit)."""
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        return (column.astype("datetime64[ns]") - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
+    return pd.to_numeric(column, errors="coerce")
+
+
 def _inputs(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
-    out = {c: pd.to_numeric(frame[c], errors="coerce") for c in numeric}
+    out = {c: _number(frame[c]) for c in numeric}
     out.update({c: frame[c].astype(str).where(frame[c].notna(), "(missing)") for c in categorical})
     return pd.DataFrame(out, index=frame.index)
 

@@ -102,3 +102,17 @@ def test_report_survives_missing_values_and_unseen_categories(tmp_path: Path, re
     result = build_quality_report(real_train, None, export, metadata, QualitySpec(), tmp_path / "out")
     assert result.scores["data_validity"] < 1.0  # the unseen category is caught
     assert pd.notna(result.scores["dcr_baseline_protection"])
+
+
+def test_a_bounded_real_reference_still_finds_every_copied_row(tmp_path: Path, real_train, metadata) -> None:
+    """The scores compare against a sample of the real rows, but a copy of a row left out of it is still a copy."""
+    synthetic = real_train.drop_duplicates().sample(1_000, random_state=2).reset_index(drop=True)
+    export = tmp_path / "s.parquet"
+    synthetic.to_parquet(export)
+    cap = len(real_train) // 4
+    result = build_quality_report(
+        real_train, None, export, metadata, QualitySpec(), tmp_path / "out", real_rows_cap=cap
+    )
+    assert result.scores["real_reference_rows"] == cap
+    assert result.scores["real_train_rows"] == len(real_train)
+    assert result.scores["new_row_synthesis"] == 0.0  # every synthetic row is a real one
