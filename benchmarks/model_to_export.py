@@ -140,9 +140,9 @@ def main() -> None:
     shutil.copy(REPO / "deploy" / "local" / "dagster.yaml", home / "dagster" / "dagster.yaml")
 
     import pandas as pd
-    from synth_pipelines.settings import Settings
 
     from synth_pipelines.generation.export import column_types
+    from synth_pipelines.settings import Settings
 
     settings = Settings.from_env()
     pipeline, script, plain = [], [], []

@@ -374,10 +374,9 @@ def _notify(request: SynthesisRequest, outcome: RunOutcome, settings: Settings) 
 
 
 def _step_error(error) -> str:
-    """What the step raised: Dagster wraps an exception from the step's code in an error that names only the op."""
-    if error.cls_name == "DagsterExecutionStepExecutionError" and error.cause is not None:
-        error = error.cause
-    return error.message.strip()
+    from synth_pipelines.defs.failures import step_error_text
+
+    return step_error_text(error)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -21,8 +21,8 @@ from synth_pipelines.core.request import parse_request
 from synth_pipelines.generation.export import chunk_is_complete
 from synth_pipelines_tests.conftest import small_request
 
-# 20 chunks of 10,000 rows: about 3 MB of Parquet, three times the disk.
-BIG = {"rows": 200_000, "chunk_rows": 10_000}
+# 60 chunks of 10,000 rows: about 9 MB of Parquet, more than the disk holds once the model is on it.
+BIG = {"rows": 600_000, "chunk_rows": 10_000}
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "work"
     mount.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True, text=True
     )
     if done.returncode != 0:
         pytest.skip(f"a full disk needs a small tmpfs, and mount was refused here: {done.stderr.strip()}")

@@ -11,6 +11,7 @@ from synth_pipelines.core.request import parse_request
 from synth_pipelines.publishing import NotificationStore
 from synth_pipelines.resources import ArtifactStoreResource, RequestStoreResource
 
+from ..failures import step_error_text
 from ..jobs import synthesize_job
 
 
@@ -77,7 +78,7 @@ def notify_on_failure(
     context: dg.RunFailureSensorContext, request_store: RequestStoreResource, artifact_store: ArtifactStoreResource
 ):
     reasons = [
-        f"{event.step_key}: {event.event_specific_data.error.message.strip()}"
+        f"{event.step_key}: {step_error_text(event.event_specific_data.error)}"
         for event in context.get_step_failure_events()
         if event.event_specific_data and event.event_specific_data.error
     ]
