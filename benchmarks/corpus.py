@@ -197,31 +197,22 @@ def report_only(home: Path, request_id: str, real_cap: int | None = None) -> dic
     """
     import pickle
 
-    import pandas as pd
-
-    from synth_pipelines.data.profiling import DatasetProfile
     from synth_pipelines.defs.intake.assets import request_from
-    from synth_pipelines.defs.quality.assets import scoring_metadata
-    from synth_pipelines.quality import build_quality_report
+    from synth_pipelines.quality import report_for_request
 
     io = home / "home" / "work" / request_id / "io"
     load = lambda asset: pickle.loads((io / f"{asset}.pickle").read_bytes())  # noqa: E731
     request = request_from(load("synthesis_request"))
     profile_payload, validated, export = load("dataset_profile"), load("validated_dataset"), load("synthetic_export")
-    profile = DatasetProfile.from_dict(profile_payload)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
-    train = pd.read_parquet(validated["train_path"])
-    holdout = pd.read_parquet(validated["holdout_path"])
-    result = build_quality_report(
-        train,
-        holdout if len(holdout) else None,
+    # The asset's own call (quality/report.py), so the replay scores exactly what the run scored.
+    result = report_for_request(
+        request,
+        profile_payload,
+        validated,
         Path(export["path"]),
-        scoring_metadata(profile_payload["metadata"], request.schema, profile.treatments),
-        request.quality,
         home / "report_again",
-        seed=request.seed,
-        column_treatment=profile.columns,
         **({} if real_cap is None else {"real_rows_cap": real_cap or None}),
     )
     scores = result.scores

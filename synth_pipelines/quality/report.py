@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synth_pipelines.core.request import QualitySpec
+from synth_pipelines.core.request import QualitySpec, SynthesisRequest
+from synth_pipelines.data.profiling import DatasetProfile
 from synth_pipelines.quality import fidelity, plots, similarity, utility
 from synth_pipelines.quality.sampling import REAL_ROWS_CAP, SamplingPlan, plan_sampling, real_reference
 
@@ -792,3 +793,34 @@ def scoring_metadata(
         if treatments.get(name) in NOT_LEARNT:
             columns[name] = {"sdtype": "pii"}
     return {**profile_metadata, "columns": columns}
+
+
+def report_for_request(
+    request: SynthesisRequest,
+    dataset_profile: dict[str, Any],
+    validated_dataset: dict[str, Any],
+    synthetic: Path,
+    out_dir: Path,
+    **options: Any,
+) -> QualityReportResult:
+    """The report of one request that learnt from real rows, from its upstream payloads.
+
+    What the quality_report asset runs, and what benchmarks/corpus.py --report-only replays in a fresh
+    process; `options` go to build_quality_report (e.g. `real_rows_cap`).
+    """
+    profile = DatasetProfile.from_dict(dataset_profile)
+    holdout = pd.read_parquet(validated_dataset["holdout_path"])
+    return build_quality_report(
+        pd.read_parquet(validated_dataset["train_path"]),
+        holdout if len(holdout) else None,
+        synthetic,
+        scoring_metadata(dataset_profile["metadata"], request.schema, profile.treatments),
+        request.quality,
+        out_dir,
+        seed=request.seed,
+        differentially_private=request.privacy is not None,
+        schema=request.schema,
+        column_treatment=profile.columns,
+        conditions=request.condition_list,
+        **options,
+    )

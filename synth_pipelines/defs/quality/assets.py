@@ -8,16 +8,13 @@ and limit are shown, never the real-data score it was checked against.
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
-from synth_pipelines.data.profiling import DatasetProfile
 from synth_pipelines.quality import (
     THRESHOLDS,
-    build_quality_report,
     build_schema_only_report,
     check_description,
     publish_gate,
-    scoring_metadata,
+    report_for_request,
     threshold_checks,
 )
 from synth_pipelines.resources import WorkAreaResource
@@ -51,21 +48,8 @@ def quality_report(
     if request.schema_only:  # no real rows: validity against the schema
         result = build_schema_only_report(Path(synthetic_export["path"]), schema, request.quality, out_dir)
     else:
-        profile = DatasetProfile.from_dict(dataset_profile)
-        train = pd.read_parquet(validated_dataset["train_path"])
-        holdout = pd.read_parquet(validated_dataset["holdout_path"])
-        result = build_quality_report(
-            train,
-            holdout if len(holdout) else None,
-            Path(synthetic_export["path"]),
-            scoring_metadata(dataset_profile["metadata"], schema, profile.treatments),
-            request.quality,
-            out_dir,
-            seed=request.seed,
-            differentially_private=private,
-            schema=schema,
-            column_treatment=profile.columns,
-            conditions=request.condition_list,
+        result = report_for_request(
+            request, dataset_profile, validated_dataset, Path(synthetic_export["path"]), out_dir
         )
     checks = {c["threshold"]: c for c in threshold_checks(result.scores, request.quality)}
     metadata = {
