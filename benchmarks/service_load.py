@@ -2,6 +2,7 @@
 
     python benchmarks/service_load.py                 # 3 rounds of 1,000; writes results/service_load.{json,md}
     python benchmarks/service_load.py --rounds 1 --files 300
+    python benchmarks/service_load.py --rounds 1 --stock-storage   # dagster-postgres' own storage (no pool)
 
 One service for the session: PostgreSQL, dagster-webserver and dagster-daemon on the repository's
 production dagster.yaml (queued run coordinator: 8 runs at once, 3 per requester). Each round drops
@@ -28,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
+# dagster.yaml's pooled storage, replaced by the stock `postgres:` key for --stock-storage (same postgres_db block).
+STOCK_FROM = "  custom:\n    module: synth_pipelines.instance_storage\n    class: PooledPostgresStorage\n    config:\n"
 
 
 def in_process_rate(files: int, frame) -> float:
@@ -75,7 +78,8 @@ def markdown(result: dict) -> str:
     lines = [
         "# Service load: requests dropped at once into the production-shaped service",
         "",
-        f"`{result['command']}` on {result['machine']}; {result['date']}; code {result['code']}.",
+        f"`{result['command']}` on {result['machine']}; {result['date']}; code {result['code']}; "
+        f"instance storage: {result.get('storage', 'PooledPostgresStorage')}.",
         "",
         "PostgreSQL + dagster-webserver + dagster-daemon, the repository's dagster.yaml (8 runs at once, 3 per "
         "requester); each round drops the files in one rename pass and waits until intake settles, then stops "
@@ -112,8 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--out", default=str(RESULTS / "service_load"))
+    parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--stock-storage", action="store_true", help="dagster.yaml's `storage:` as stock dagster-postgres (no pool)"
+    )
     args = parser.parse_args(argv)
+    out = args.out or str(RESULTS / ("service_load_stock" if args.stock_storage else "service_load"))
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
     from synth_pipelines.data.loading import read_table
@@ -126,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     baseline = [in_process_rate(args.files, frame) for _ in range(3)]
     rounds = []
-    with production_service(Path(tempfile.mkdtemp(prefix="service-load-")), frame) as service:
+    edits = {STOCK_FROM: "  postgres:\n"} if args.stock_storage else None
+    with production_service(Path(tempfile.mkdtemp(prefix="service-load-")), frame, edits) as service:
         for k in range(args.rounds):
             result = run_load(service, args.files, f"r{k}")
             seen = outcomes(service, result)
@@ -151,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     code = os.popen(f"git -C {ROOT} rev-parse --short HEAD").read().strip()
     summary = {
         "command": "python benchmarks/service_load.py"
-        + ("" if (args.files, args.rounds) == (1000, 3) else f" --files {args.files} --rounds {args.rounds}"),
+        + ("" if (args.files, args.rounds) == (1000, 3) else f" --files {args.files} --rounds {args.rounds}")
+        + (" --stock-storage" if args.stock_storage else ""),
+        "storage": "dagster-postgres stock (NullPool)" if args.stock_storage else "PooledPostgresStorage",
         "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}), shared",
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "code": code,
@@ -161,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         "daemon_healthy": healthy,
         "total_minutes": round((time.monotonic() - started) / 60, 1),
     }
-    Path(args.out + ".json").write_text(json.dumps(summary, indent=1))
-    Path(args.out + ".md").write_text(markdown(summary))
+    Path(out + ".json").write_text(json.dumps(summary, indent=1))
+    Path(out + ".md").write_text(markdown(summary))
     print(markdown(summary))
     return 0 if healthy and not any(r["lost"] or r["duplicated"] for r in rounds) else 1
 

@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,15 +183,17 @@ mutation($ids: [String!]!, $policy: TerminateRunPolicy) {
 
 
 def stop_all_runs(service) -> float:
-    """Cancel the queued runs, terminate those in progress, wait until none is left; the seconds it took."""
+    """Cancel every run not ended (and terminate those in progress); wait until none is left; the seconds it took.
+
+    MARK_AS_CANCELED_IMMEDIATELY, not SAFE_TERMINATE: a run whose worker died with a killed daemon has
+    nobody left to confirm its termination.
+    """
     started = time.monotonic()
 
     def settled() -> bool:
-        stops = (("MARK_AS_CANCELED_IMMEDIATELY", ("QUEUED", "NOT_STARTED")), ("SAFE_TERMINATE", IN_PROGRESS))
-        for policy, statuses in stops:
-            ids = [r[0] for r in service.pg.query("SELECT run_id FROM runs WHERE status IN %s", (statuses,))]
-            for at in range(0, len(ids), 200):
-                graphql(service.url, TERMINATE, {"ids": ids[at : at + 200], "policy": policy})
+        ids = [r[0] for r in service.pg.query("SELECT run_id FROM runs WHERE status NOT IN %s", (TERMINAL,))]
+        for at in range(0, len(ids), 200):
+            graphql(service.url, TERMINATE, {"ids": ids[at : at + 200], "policy": "MARK_AS_CANCELED_IMMEDIATELY"})
         left = service.pg.query("SELECT count(*) FROM runs WHERE status NOT IN %s", (TERMINAL,))[0][0]
         return left == 0
 
@@ -205,8 +208,12 @@ def _stage(drops: list[Drop], folder: Path) -> None:
         path.write_bytes(d.data)
 
 
-def run_load(service, n: int, tag: str, sample_s: float = 1.0) -> dict[str, Any]:
-    """Drop `n` requests at once; watch until intake settles; stop the runs; say what happened."""
+def run_load(
+    service, n: int, tag: str, sample_s: float = 1.0, on_sample: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Drop `n` requests at once; watch until intake settles; stop the runs; say what happened.
+
+    `on_sample(sample)` is called after each sample (a test breaks something there)."""
     drops = make_load(n, tag)
     store_root = Settings.from_env(service.env).request_root
     incoming = store_root / "incoming"
@@ -241,6 +248,8 @@ def run_load(service, n: int, tag: str, sample_s: float = 1.0) -> dict[str, Any]
                 "in_progress_by_requester": dict(by_requester),
             }
         )
+        if on_sample is not None:
+            on_sample(samples[-1])
         if left == 0 and intake_done_s is None:
             intake_done_s = now
         if samples[-1]["runs"] >= len(expected_runs) and runs_done_s is None:
@@ -289,15 +298,23 @@ def outcomes(service, result: dict[str, Any]) -> dict[str, Any]:
     ]
     errors = [e for e in errors if e["file"].rsplit("/", 1)[-1].startswith(f"{tag}-")]
     rejections = Counter(e["file"] for e in errors)
-    runs = Counter(
-        dict(
-            service.pg.query(
-                "SELECT value, count(*) FROM run_tags WHERE key = 'dagster/partition' AND value LIKE %s GROUP BY value",
-                (f"{tag}-%",),
-            )
-        )
-    )
-    return {"accepted": accepted, "standing": standing, "errors": errors, "rejections": rejections, "runs": runs}
+    # A request's runs, not counting run_retries' re-executions of a run whose worker died (they carry
+    # dagster/parent_run_id): a second run without it would be the request run twice.
+    by_request = """
+        SELECT t.value, count(*) FROM run_tags t
+        WHERE t.key = 'dagster/partition' AND t.value LIKE %s AND {} EXISTS (
+            SELECT 1 FROM run_tags p WHERE p.run_id = t.run_id AND p.key = 'dagster/parent_run_id')
+        GROUP BY t.value"""
+    runs = Counter(dict(service.pg.query(by_request.format("NOT"), (f"{tag}-%",))))
+    retries = Counter(dict(service.pg.query(by_request.format(""), (f"{tag}-%",))))
+    return {
+        "accepted": accepted,
+        "standing": standing,
+        "errors": errors,
+        "rejections": rejections,
+        "runs": runs,
+        "retries": retries,
+    }
 
 
 def figures(result: dict[str, Any]) -> dict[str, Any]:
