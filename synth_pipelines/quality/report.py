@@ -112,22 +112,6 @@ def _timed(function: Callable[..., Any], *args: Any) -> tuple[Any, float]:
     return function(*args), time.perf_counter() - started
 
 
-def _second_thread(
-    real_train: pd.DataFrame,
-    reference: pd.DataFrame,
-    real_holdout: pd.DataFrame | None,
-    synthetic: pd.DataFrame,
-    metadata: dict[str, Any],
-    spec: QualitySpec,
-    plan: SamplingPlan,
-    seed: int,
-) -> tuple[tuple[dict[str, Any], float], tuple[dict[str, Any] | str, float]]:
-    return (
-        _timed(similarity.dcr_scores, real_train, real_holdout, synthetic, metadata, plan, seed, reference),
-        _tstr(reference, real_holdout, synthetic, metadata, spec, plan, seed),
-    )
-
-
 def _tstr(
     real_train: pd.DataFrame,
     real_holdout: pd.DataFrame | None,
@@ -160,8 +144,8 @@ def compute_scores(
     DCR baseline protection and TSTR compare against at most `real_rows_cap` training rows
     (`sampling.real_reference`; None: all of them); the other scores read every training row.
 
-    DCR, the heaviest step, and TSTR run in a second thread beside the others (NumPy releases the GIL
-    in its loops, so two cores share the work); BLAS is held to one thread meanwhile, since its
+    DCR, the heaviest step, runs in a second thread beside the others (its compiled scan and NumPy's
+    loops release the GIL, so two cores share the work); BLAS is held to one thread meanwhile, since its
     threads only spin against each other on small problems. Every score has its own seeded
     generator, so the result does not depend on the threads.
     """
@@ -170,20 +154,21 @@ def compute_scores(
     reference = real_reference(real_train, seed, real_rows_cap)
     with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=1) as pool:
         second = pool.submit(
-            _second_thread,
-            real_train.copy(deep=False),
-            reference.copy(deep=False),  # own frame objects: pandas' caches are not shared across threads
+            _timed,
+            similarity.dcr_scores,
+            real_train.copy(deep=False),  # own frame objects: pandas' caches are not shared across threads
             None if real_holdout is None else real_holdout.copy(deep=False),
             synthetic.copy(deep=False),
             metadata,
-            spec,
             plan,
             seed,
+            reference.copy(deep=False),
         )
         scores, details, errors, skipped, seconds = _other_scores(
             real_train, real_holdout, synthetic, metadata, spec, plan, seed
         )
-        (dcr, seconds["dcr"]), (tstr, tstr_seconds) = second.result()
+        tstr, tstr_seconds = _tstr(reference, real_holdout, synthetic, metadata, spec, plan, seed)
+        dcr, seconds["dcr"] = second.result()
     errors.update(dcr.pop("standard_errors"))
     scores.update(dcr)
     scores["tstr"] = None

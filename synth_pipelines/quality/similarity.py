@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from synth_pipelines.quality.distances import (
+    by_typical_part,
     closest_record_distances,
     closest_record_sums,
     copied_rows,
@@ -151,9 +152,10 @@ def dcr_scores(
     order = rng.permutation(len(synthetic))
     numeric, categorical = statistical_columns(metadata, [synthetic, real_train])
     searched = real_train if reference is None else reference
-    train_ref = encode_reference(searched, metadata, numeric, categorical)
     n_random = min(plan.dcr_max_rows, plan.dcr_random_max_rows)
     random_rows = random_baseline_rows(searched[numeric + categorical], n_random, seed + 1)
+    numeric = by_typical_part(searched, metadata, numeric, seed)  # one summation order for every reference
+    train_ref = encode_reference(searched, metadata, numeric, categorical)
 
     def synthetic_part(begin: int, end: int) -> np.ndarray:
         return closest_record_distances(synthetic.iloc[order[begin:end]], searched, metadata, train_ref)
