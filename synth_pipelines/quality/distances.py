@@ -72,6 +72,11 @@ class EncodedReference:
     codes: np.ndarray  # rows x categorical columns, int32 (`_codes`)
     numeric_columns: list[str]  # in the order their parts are summed
     categorical_columns: list[str]
+    # The rows grouped by their tuple of categorical codes (`_group_patterns`): the scan compares a
+    # synthetic row with each distinct tuple once and only opens the groups that can still hold its nearest.
+    pattern_codes: np.ndarray  # distinct code tuples x categorical columns, int32
+    pattern_starts: np.ndarray  # group p is rows pattern_starts[p]:pattern_starts[p + 1] of the sorted rows
+    grouped_numeric: np.ndarray  # `numeric` with its rows sorted by group
 
     @property
     def n_columns(self) -> int:
@@ -136,48 +141,95 @@ def encode_reference(
         index = pd.Index(pd.unique(column.where(column.notna(), "\x00<NA>")))
         categories.append(index)
         codes.append(_codes(reference[name], index).astype("int32"))
+    numeric_matrix, code_matrix = _matrix(columns, len(reference), "float32"), _matrix(codes, len(reference), "int32")
+    pattern_codes, pattern_of_row = _group_patterns(code_matrix)
+    order = np.argsort(pattern_of_row, kind="stable")
+    starts = np.r_[0, np.cumsum(np.bincount(pattern_of_row, minlength=len(pattern_codes)))].astype("int64")
     return EncodedReference(
-        _matrix(columns, len(reference), "float32"),
+        numeric_matrix,
         inverse_ranges,
         constants,
         categories,
-        _matrix(codes, len(reference), "int32"),
+        code_matrix,
         list(numeric),
         list(categorical),
+        pattern_codes,
+        starts,
+        np.ascontiguousarray(numeric_matrix[order]),
     )
 
 
+def _group_patterns(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of `codes` (int32) and, per row, the index of its distinct row."""
+    if codes.shape[1] == 0:
+        return np.zeros((1, 0), dtype="int32"), np.zeros(len(codes), dtype="int64")
+    distinct, inverse = np.unique(codes, axis=0, return_inverse=True)
+    return np.ascontiguousarray(distinct.astype("int32")), inverse.reshape(-1).astype("int64")
+
+
 @numba.njit(nogil=True, cache=True)
-def _nearest(values, codes, ref_values, ref_codes, best):  # pragma: no cover - compiled
-    """best[i] = min(best[i], distance of row i to its nearest reference row): a scan that abandons a pair
-    as soon as its partial sum reaches the row's best so far (every part is >= 0, so the pair cannot win).
+def _nearest_grouped(
+    values, row_patterns, patterns, pattern_codes, pattern_starts, ref_values, best
+):  # pragma: no cover - compiled
+    """best[i] = min(best[i], summed distance of row i to its nearest reference row), exactly.
 
     Parts: 1 per categorical mismatch (codes; -1 matches nothing), min(|a - b|, 1) per numeric
-    column, 1 where one side is missing and 0 where both are. Summed in float64.
+    column, 1 where one side is missing and 0 where both are; summed in float64, the mismatches
+    first. Both sides are grouped by their tuple of categorical codes (rows of one tuple adjacent).
+    Per distinct synthetic tuple, the mismatches with every reference tuple are counted once and
+    the reference tuples ordered by that count (a counting sort); each synthetic row of the
+    tuple then opens groups in that order and stops at the first whose mismatches alone reach its
+    best so far; within a pair, summing stops once it reaches that best (every part is >= 0).
+    On Adult this visits about a tenth of the pairs a plain scan does, for the same minima.
     """
-    n_numeric, n_categorical = values.shape[1], codes.shape[1]
-    for i in range(values.shape[0]):
-        bound = best[i]
-        for j in range(ref_values.shape[0]):
-            total = 0.0
+    n_numeric, n_categorical = values.shape[1], patterns.shape[1]
+    n_ref_patterns = pattern_codes.shape[0]
+    mismatches = np.empty(n_ref_patterns, dtype=np.int64)
+    counts = np.empty(n_categorical + 2, dtype=np.int64)
+    ordered = np.empty(n_ref_patterns, dtype=np.int64)
+    first_row = 0
+    n_rows = values.shape[0]
+    while first_row < n_rows:
+        pattern = row_patterns[first_row]
+        last_row = first_row
+        while last_row < n_rows and row_patterns[last_row] == pattern:
+            last_row += 1
+        counts[:] = 0
+        for p in range(n_ref_patterns):
+            m = 0
             for c in range(n_categorical):
-                if codes[i, c] != ref_codes[j, c]:
-                    total += 1.0
-            if total >= bound:
-                continue
-            for c in range(n_numeric):
-                a, b = values[i, c], ref_values[j, c]
-                if np.isnan(a) or np.isnan(b):
-                    if np.isnan(a) != np.isnan(b):
-                        total += 1.0
-                else:
-                    part = abs(np.float64(a) - np.float64(b))
-                    total += part if part < 1.0 else 1.0
-                if total >= bound:
+                if patterns[pattern, c] != pattern_codes[p, c]:
+                    m += 1
+            mismatches[p] = m
+            counts[m + 1] += 1
+        for level in range(1, n_categorical + 2):
+            counts[level] += counts[level - 1]
+        for p in range(n_ref_patterns):
+            ordered[counts[mismatches[p]]] = p
+            counts[mismatches[p]] += 1
+        for i in range(first_row, last_row):
+            bound = best[i]
+            for k in range(n_ref_patterns):
+                p = ordered[k]
+                base = np.float64(mismatches[p])
+                if base >= bound:
                     break
-            if total < bound:
-                bound = total
-        best[i] = bound
+                for j in range(pattern_starts[p], pattern_starts[p + 1]):
+                    total = base
+                    for c in range(n_numeric):
+                        a, b = values[i, c], ref_values[j, c]
+                        if np.isnan(a) or np.isnan(b):
+                            if np.isnan(a) != np.isnan(b):
+                                total += 1.0
+                        else:
+                            part = abs(np.float64(a) - np.float64(b))
+                            total += part if part < 1.0 else 1.0
+                        if total >= bound:
+                            break
+                    if total < bound:
+                        bound = total
+            best[i] = bound
+        first_row = last_row
 
 
 def closest_record_sums(
@@ -193,9 +245,9 @@ def closest_record_sums(
     strictly closer than `upper`, which is what "closer to A than to B" needs, and the search
     abandons every pair as soon as it reaches the bound.
 
-    Exact: every reference row is compared with every row, in compiled code that stops summing a
-    pair's parts once they reach the row's best distance so far (categorical mismatches first, then
-    the numeric columns), so most pairs cost one or two comparisons. Memory: the encoded rows.
+    Exact: in compiled code (`_nearest_grouped`) a row skips only the reference groups whose
+    categorical mismatches alone reach its best distance so far, and stops summing a pair's parts
+    once they reach it, so no closer row can be skipped. Memory: the encoded rows.
     """
     if encoded is None:
         encoded = encode_reference(reference, metadata, *statistical_columns(metadata, [rows, reference]))
@@ -214,8 +266,20 @@ def closest_record_sums(
         "int32",
     )
     best = np.full(len(rows), np.inf) if upper is None else np.asarray(upper, dtype="float64").copy()
-    if len(ref.numeric):
-        _nearest(values, codes, ref.numeric, ref.codes, best)
+    if len(ref.numeric) and len(rows):
+        patterns, row_patterns = _group_patterns(codes)
+        order = np.argsort(row_patterns, kind="stable")
+        grouped_best = np.ascontiguousarray(best[order])
+        _nearest_grouped(
+            np.ascontiguousarray(values[order]),
+            np.ascontiguousarray(row_patterns[order]),
+            patterns,
+            ref.pattern_codes,
+            ref.pattern_starts,
+            ref.grouped_numeric,
+            grouped_best,
+        )
+        best[order] = grouped_best
     return best
 
 
