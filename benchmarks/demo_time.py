@@ -33,6 +33,12 @@ TARGET_SECONDS = 15.0
 KNOWN_SHA256 = "bf3d03ecb16e326c033a3f8b12ecb68884fae9dd7e55eb026761cd3024dd7832"
 
 
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("numpy", "pandas", "scipy", "sdv", "rdt", "copulas", "pyarrow")}
+
+
 def _spread(values: list[float]) -> dict:
     return {
         "median": round(statistics.median(values), 2),
@@ -123,6 +129,8 @@ def main() -> None:
             "load_avg_start": load_start,
             "load_avg_end": os.getloadavg(),
         },
+        # The export's bytes depend on these as well as on the code (floating point, random streams).
+        "libraries": _library_versions(),
         "target_seconds": TARGET_SECONDS,
         "wall_seconds": _spread([r["wall_seconds"] for r in runs]),
         "cpu_seconds": _spread([r["cpu_seconds"] for r in runs]),
@@ -154,6 +162,10 @@ def markdown(result: dict) -> str:
         f"| ≤ {result['target_seconds']:.0f} | {'yes' if passed else 'NO'} |",
         f"| CPU seconds of the run (user + system) | {cpu['median']:.1f} | {cpu['min']:.1f}-{cpu['max']:.1f} | | |",
         f"| export SHA-256 unchanged ({KNOWN_SHA256[:12]}…) | {result['export_unchanged']} | | True | |",
+        "",
+        f"Export SHA-256 of these runs: {', '.join(result['export_sha256'])}; libraries: "
+        + ", ".join(f"{name} {v}" for name, v in result.get("libraries", {}).items())
+        + ".",
         "",
         "| step | median s |",
         "|---|---:|",
