@@ -39,6 +39,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 FAMILIES = ("gaussian_copula", "ctgan", "tvae", "dp_gaussian_copula")
+# Trained by epochs on a row sample (stated in the results): the GAN and VAE families, with and without DP.
+NEURAL_FAMILIES = ("ctgan", "tvae", "copulagan", "dp_ctgan", "dp_tvae")
 ROWS_OUT = 5_000
 NEURAL_INPUT_ROWS = 3_000
 NEURAL_EPOCHS = 5
@@ -163,7 +165,7 @@ def _request(name: str, family: str, uri: str, target: str | None) -> dict[str, 
         "requester": "benchmark@example.org",
         "quality": {"target_column": target} if target else {},
     }
-    if family in ("ctgan", "tvae"):
+    if family in NEURAL_FAMILIES:
         request["synthesizer"].update({"epochs": NEURAL_EPOCHS, "batch_size": 500})
     if family.startswith("dp_"):
         request["privacy"] = {"epsilon": DP_EPSILON}
@@ -246,7 +248,7 @@ def big_run(name: str, rows_out: int, home: Path) -> dict[str, Any]:
 
 
 def _input_rows(family: str) -> int | None:
-    return NEURAL_INPUT_ROWS if family in ("ctgan", "tvae") else None
+    return NEURAL_INPUT_ROWS if family in NEURAL_FAMILIES else None
 
 
 def run_one(name: str, family: str, home: Path) -> dict[str, Any]:
@@ -405,9 +407,10 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"`{meta['command']}` on {meta['machine']}; {meta['date']}; total {meta['total_minutes']:.1f} min.",
         "",
         f"Requests: {ROWS_OUT:,} rows out, seed 0, the table's target as `quality.target_column`. gaussian_copula: the "
-        f"whole table (the fit sees at most the training cap the manifest states). ctgan, tvae: {NEURAL_INPUT_ROWS:,} "
-        f"input rows drawn with seed 0, {NEURAL_EPOCHS} epochs, batch 500. dp_gaussian_copula: ε = {DP_EPSILON}, only "
-        "where a schema is drafted from public knowledge (benchmarks/corpus.py `public_schema`).",
+        f"whole table (the fit sees at most the training cap the manifest states). {', '.join(NEURAL_FAMILIES)}: "
+        f"{NEURAL_INPUT_ROWS:,} input rows drawn with seed 0, {NEURAL_EPOCHS} epochs, batch 500. DP families (dp_*): "
+        f"ε = {DP_EPSILON}, only where a schema is drafted from public knowledge (benchmarks/corpus.py "
+        "`public_schema`); dp_mst with its default mirror-descent iterations.",
         "",
         "| table | family | input rows × cols | ok | train s | report s | total s | peak RSS MB | quality | "
         "diagnostic | TSTR ratio | max missing-share shift | fit rows |",
