@@ -187,3 +187,54 @@ def test_auc_standard_error_matches_the_spread_of_repeated_attacks() -> None:
         aucs.append((positive[:, None] > negative[None, :]).mean())
     stated = np.mean([auc_standard_error(*draw()) for _ in range(50)])
     assert stated == pytest.approx(np.std(aucs, ddof=1), rel=0.15)
+
+
+def _corpus_case(name: str, kinds: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Two disjoint row sets of a real corpus table, restricted to numerical and/or categorical columns."""
+    from synth_pipelines.data import corpus
+
+    frame = corpus.load(name).sample(frac=1.0, random_state=0).reset_index(drop=True)
+    columns = {}
+    for column in frame.columns:
+        values = frame[column]
+        if (
+            pd.api.types.is_bool_dtype(values)
+            or values.dtype == object
+            or isinstance(values.dtype, pd.CategoricalDtype)
+        ):
+            if kinds != "numerical" and values.nunique() < 0.5 * len(values):  # no free text or ids
+                columns[column] = {"sdtype": "categorical"}
+        elif pd.api.types.is_numeric_dtype(values) and kinds != "categorical":
+            columns[column] = {"sdtype": "numerical"}
+    frame = frame[list(columns)]
+    for column, meta in columns.items():  # SDMetrics' reference needs plain dtypes: object categories, float numbers
+        frame[column] = frame[column].astype(object if meta["sdtype"] == "categorical" else "float64")
+    cut = min(600, 2 * len(frame) // 3)
+    return frame.iloc[:cut], frame.iloc[cut : cut + 120], {"columns": columns}
+
+
+@pytest.mark.parametrize(
+    ("name", "kinds"),
+    [
+        ("penguins_raw", "both"),  # missing numbers and categories
+        ("weather", "both"),  # missing values in most numeric columns
+        ("planes", "both"),
+        ("loans", "numerical"),  # numbers only: one group holds every reference row
+        ("bird_strikes", "categorical"),  # categories only (11, many missing): no numeric part to sum
+    ],
+)
+def test_dcr_equals_sdmetrics_on_real_corpus_tables(name: str, kinds: str) -> None:
+    """The grouped scan's distances, with and without a bound, against SDMetrics' definition on real tables."""
+    from sdmetrics.single_table.privacy.dcr_utils import calculate_dcr
+
+    real, rows, meta = _corpus_case(name, kinds)
+    assert meta["columns"], f"{name}: no column of the kinds {kinds}"
+    expected = calculate_dcr(dataset=rows, reference_dataset=real, metadata=meta).to_numpy()
+    np.testing.assert_allclose(closest_record_distances(rows, real, meta), expected, atol=1e-6)
+    numeric, categorical = statistical_columns(meta, [rows, real])
+    sums = closest_record_sums(rows, real, meta)
+    bound = np.quantile(sums, 0.5)
+    np.testing.assert_array_equal(
+        closest_record_sums(rows, real, meta, upper=np.full(len(rows), bound)), np.minimum(sums, bound)
+    )
+    assert len(numeric) + len(categorical) == len(meta["columns"])
