@@ -199,21 +199,20 @@ def report_only(home: Path, request_id: str, real_cap: int | None = None) -> dic
     """
     import pickle
 
-    from synth_pipelines.defs.intake.assets import request_from
     from synth_pipelines.quality import report_for_request
 
     io = home / "home" / "work" / request_id / "io"
     load = lambda asset: pickle.loads((io / f"{asset}.pickle").read_bytes())  # noqa: E731
-    request = request_from(load("synthesis_request"))
-    profile_payload, validated, export = load("dataset_profile"), load("validated_dataset"), load("synthetic_export")
+    request, profile = load("synthesis_request"), load("dataset_profile")  # core/payloads.py: the assets' values
+    validated, export = load("validated_dataset"), load("synthetic_export")
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
     # The asset's own call (quality/report.py), so the replay scores exactly what the run scored.
     result = report_for_request(
         request,
-        profile_payload,
+        profile,
         validated,
-        Path(export["path"]),
+        Path(export.path),
         home / "report_again",
         **({} if real_cap is None else {"real_rows_cap": real_cap or None}),
     )
@@ -303,7 +302,7 @@ def run_one(name: str, family: str, home: Path) -> dict[str, Any]:
     if trained.is_file():
         import pickle
 
-        record = pickle.loads(trained.read_bytes())["training_record"]
+        record = pickle.loads(trained.read_bytes()).training_record
         result["training_sample"] = record.get("training_sample")
         result["columns_by_treatment"] = record.get("columns_by_treatment")
     if ok:

@@ -141,7 +141,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from synth_pipelines.generation.export import column_types
+    from synth_pipelines.generation.export import kinds_of
     from synth_pipelines.settings import Settings
 
     settings = Settings.from_env()
@@ -150,7 +150,7 @@ def main() -> None:
         pipeline.append(run_pipeline(settings, f"export-bench-{repeat}", args.rows))
         model_path = pipeline[0]["model_path"]
         # The export's column types, as `trained_model` derives them from the training rows.
-        kinds = column_types(pd.read_parquet(settings.work_root / pipeline[0]["request_id"] / "data" / "train.parquet"))
+        kinds = kinds_of(pd.read_parquet(settings.work_root / pipeline[0]["request_id"] / "data" / "train.parquet"))
         script.append(run_script(model_path, kinds, args.rows, home / f"script-{repeat}.parquet"))
         plain.append(run_plain_sdv(model_path, args.rows, home / f"plain-{repeat}.parquet"))
         print(

@@ -77,7 +77,7 @@ def _treatments(settings, name: str) -> dict[str, str]:
     import pickle
 
     profile = pickle.loads((settings.work_root / name.replace("_", "-") / "io" / "dataset_profile.pickle").read_bytes())
-    return {c["name"]: c["treatment"] for c in profile["columns"]}
+    return profile.treatments
 
 
 @pytest.mark.parametrize("name", list(SLICES))

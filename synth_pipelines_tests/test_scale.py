@@ -92,7 +92,7 @@ def test_a_chunk_that_raises_once_is_retried_and_the_run_succeeds(settings, monk
     failures = {"left": 1}
 
     def flaky(chunk, *args):
-        if chunk["index"] == 1 and failures["left"]:
+        if chunk.index == 1 and failures["left"]:
             failures["left"] -= 1
             raise OSError("transient write failure")
         return real(chunk, *args)

@@ -58,7 +58,7 @@ def kinds_only(table: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class DatasetProfile:
-    rows: int
+    rows: int | None  # None when the profile is a schema's (nothing read from rows)
     columns: list[dict[str, Any]]  # one dict per column with exactly COLUMN_KEYS
     metadata: dict[str, Any]  # SDV single-table metadata dict of kinds only ({"columns": {...}, ...})
 

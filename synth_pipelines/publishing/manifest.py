@@ -13,14 +13,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import synth_pipelines
+from synth_pipelines.core.payloads import QualityOutcome, SyntheticExport
 from synth_pipelines.core.request import SynthesisRequest
 
 
 def build_manifest(
     request: SynthesisRequest,
     training_record: dict[str, Any],
-    export: dict[str, Any],
-    quality: dict[str, Any],
+    export: SyntheticExport,
+    quality: QualityOutcome,
     run_ids: dict[str, str],
 ) -> dict[str, Any]:
     """The manifest of one run, before publishing adds where each target put the files.
@@ -30,16 +31,16 @@ def build_manifest(
     manifest: dict[str, Any] = {
         "request_id": request.request_id,
         "requester": request.requester,
-        "rows": export["rows"],
-        "format": export["format"],
-        "compression": export["compression"],
-        "sha256": export["sha256"],
-        "bytes": export["bytes"],
-        "schema": export["schema"],
+        "rows": export.rows,
+        "format": export.format,
+        "compression": export.compression,
+        "sha256": export.sha256,
+        "bytes": export.bytes,
+        "schema": [list(pair) for pair in export.schema],
         "seed": request.seed,
         "keep": request.keep,
         "synthesizer": {**request.synthesizer.model_dump(mode="json"), "device": training_record["device"]},
-        "quality": quality["public_scores"],
+        "quality": quality.public_scores,
         "privacy": training_record.get("privacy"),
         "created_at": datetime.now(UTC).isoformat(),
         "code_version": synth_pipelines.__version__,
@@ -52,18 +53,18 @@ def build_manifest(
             manifest["synthesizer"]["training_sample"] = training_record["training_sample"]
     if request.template is not None:
         manifest["template"] = request.template
-    if quality.get("publish_gate"):
-        manifest["publish_gate"] = quality["publish_gate"]
+    if quality.publish_gate:
+        manifest["publish_gate"] = quality.publish_gate
     return manifest
 
 
-def public_report_files(quality: dict[str, Any]) -> dict[str, str]:
+def public_report_files(quality: QualityOutcome) -> dict[str, str]:
     """The report files that may be published, by name.
 
     The HTML report shows real-data statistics and stays private unless the request says
     otherwise (never for a DP request); the public report is then the public scores alone.
     """
-    files = {name: quality["files"][name] for name in quality["public_files"]}
+    files = {name: quality.files[name] for name in quality.public_files}
     if "report" not in files and "public_scores" in files:
         files["report"] = files.pop("public_scores")
     return files

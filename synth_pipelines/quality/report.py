@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synth_pipelines.core.payloads import ValidatedDataset
 from synth_pipelines.core.request import QualitySpec, SynthesisRequest
 from synth_pipelines.data.profiling import DatasetProfile
 from synth_pipelines.quality import fidelity, plots, similarity, utility
@@ -782,8 +783,8 @@ def scoring_metadata(
 
 def report_for_request(
     request: SynthesisRequest,
-    dataset_profile: dict[str, Any],
-    validated_dataset: dict[str, Any],
+    profile: DatasetProfile,
+    validated_dataset: ValidatedDataset,
     synthetic: Path,
     out_dir: Path,
     **options: Any,
@@ -793,13 +794,12 @@ def report_for_request(
     What the quality_report asset runs, and what benchmarks/corpus.py --report-only replays in a fresh
     process; `options` go to build_quality_report (e.g. `real_rows_cap`).
     """
-    profile = DatasetProfile.from_dict(dataset_profile)
-    holdout = pd.read_parquet(validated_dataset["holdout_path"])
+    holdout = pd.read_parquet(validated_dataset.holdout_path)
     return build_quality_report(
-        pd.read_parquet(validated_dataset["train_path"]),
+        pd.read_parquet(validated_dataset.train_path),
         holdout if len(holdout) else None,
         synthetic,
-        scoring_metadata(dataset_profile["metadata"], request.schema, profile.treatments),
+        scoring_metadata(profile.metadata, request.schema, profile.treatments),
         request.quality,
         out_dir,
         seed=request.seed,

@@ -12,8 +12,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from synth_pipelines.core.request import parse_request
+from synth_pipelines.core.payloads import SyntheticExport, TrainedModel, ValidatedDataset
+from synth_pipelines.core.request import SynthesisRequest, parse_request
 from synth_pipelines.core.table_schema import draft_schema
+from synth_pipelines.data.profiling import DatasetProfile
 from synth_pipelines.defs.partitions import requests_partitions
 from synth_pipelines.defs.publishing.assets import published_artifact
 from synth_pipelines.defs.quality.assets import quality_report
@@ -22,7 +24,7 @@ from synth_pipelines.resources import ArtifactStoreResource, S3Resource, WorkAre
 from synth_pipelines_tests.quality.test_public_scores import REAL_DATA_KEYS, _keys
 
 
-def _request(real_train, dp: bool) -> dict:
+def _request(real_train, dp: bool) -> SynthesisRequest:
     payload = {
         "request_id": "dp-public" if dp else "plain-public",
         "dataset": {"uri": "adult.csv"},
@@ -34,12 +36,12 @@ def _request(real_train, dp: bool) -> dict:
     }
     if dp:
         payload["privacy"] = {"epsilon": 1.0}
-    return parse_request(payload).model_dump(mode="json", by_alias=True)
+    return parse_request(payload)
 
 
-def _stub(name: str, value: dict) -> dg.AssetsDefinition:
+def _stub(name: str, value: object) -> dg.AssetsDefinition:
     @dg.asset(name=name, partitions_def=requests_partitions, group_name="synthesis")
-    def _upstream() -> dict:
+    def _upstream():
         return value
 
     return _upstream
@@ -57,30 +59,32 @@ def _publish(tmp_path: Path, real_train, real_holdout, synthetic, metadata, dp: 
     synthetic.head(1500).to_parquet(export)
     stubs = {
         "synthesis_request": request,
-        "dataset_profile": {"rows": None, "columns": [], "metadata": metadata},
-        "validated_dataset": {"train_path": str(train_path), "holdout_path": str(holdout_path)},
-        "synthetic_export": {
-            "path": str(export),
-            "rows": 1500,
-            "format": "parquet",
-            "compression": "snappy",
-            "sha256": sha256_file(export),
-            "bytes": export.stat().st_size,
-            "schema": {},
-        },
-        "trained_model": {
-            "training_record": {
+        "dataset_profile": DatasetProfile(rows=None, columns=[], metadata=metadata),
+        "validated_dataset": ValidatedDataset(str(train_path), str(holdout_path), None, None),
+        "synthetic_export": SyntheticExport(
+            path=str(export),
+            rows=1500,
+            format="parquet",
+            compression="snappy",
+            sha256=sha256_file(export),
+            bytes=export.stat().st_size,
+            schema=[],
+        ),
+        "trained_model": TrainedModel(
+            model_path=str(tmp_path / "model.pkl"),
+            training_record={
                 "train_seconds": 1.0,
                 "device": "cpu",
                 "privacy": {"epsilon_total": 1.0} if dp else None,
-            }
-        },
+            },
+            kinds={},
+        ),
     }
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(requests_partitions.name, [request["request_id"]])
+    instance.add_dynamic_partitions(requests_partitions.name, [request.request_id])
     result = dg.materialize(
         [*(_stub(name, value) for name, value in stubs.items()), quality_report, published_artifact],
-        partition_key=request["request_id"],
+        partition_key=request.request_id,
         instance=instance,
         resources={
             "io_manager": WorkAreaIOManager(root=str(tmp_path / "work")),
@@ -92,7 +96,7 @@ def _publish(tmp_path: Path, real_train, real_holdout, synthetic, metadata, dp: 
     report = result.output_for_node("quality_report")
     (materialization,) = result.asset_materializations_for_node("quality_report")
     checks = result.get_asset_check_evaluations()
-    manifest = json.loads((tmp_path / "artifacts" / request["request_id"] / "manifest.json").read_text())
+    manifest = json.loads((tmp_path / "artifacts" / request.request_id / "manifest.json").read_text())
     return report, materialization.metadata, checks, manifest
 
 
@@ -103,7 +107,7 @@ def dp_run(tmp_path_factory, real_train, real_holdout, synthetic, metadata):
 
 def test_dp_manifest_quality_holds_no_real_data_score(dp_run) -> None:
     report, _, _, manifest = dp_run
-    assert report["scores"]["overall"] is not None  # the private report did score against real rows
+    assert report.scores["overall"] is not None  # the private report did score against real rows
     assert not _keys(manifest["quality"]) & REAL_DATA_KEYS
     assert manifest["quality"]["synthetic_rows"] == 1500
     assert 0.0 <= manifest["quality"]["domain_share_overall"] <= 1.0
@@ -126,7 +130,7 @@ def test_dp_manifest_declares_the_gate_outside_the_guarantee(dp_run) -> None:
 
 def test_dp_dagster_metadata_and_checks_show_no_real_data_score(dp_run) -> None:
     report, metadata, checks, _ = dp_run
-    overall = report["scores"]["overall"]
+    overall = report.scores["overall"]
     shown = json.dumps({k: str(v) for k, v in metadata.items()})
     assert "overall" not in metadata
     assert f"{overall:.4f}" not in shown and "Quality (overall)" not in shown
@@ -138,5 +142,5 @@ def test_dp_dagster_metadata_and_checks_show_no_real_data_score(dp_run) -> None:
 
 def test_non_dp_manifest_keeps_todays_scores(tmp_path, real_train, real_holdout, synthetic, metadata) -> None:
     report, _, _, manifest = _publish(tmp_path, real_train, real_holdout, synthetic, metadata, dp=False)
-    assert manifest["quality"]["overall"] == report["scores"]["overall"]
+    assert manifest["quality"]["overall"] == report.scores["overall"]
     assert "publish_gate" not in manifest

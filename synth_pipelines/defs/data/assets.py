@@ -8,6 +8,7 @@ and counts; for a DP request not even counts (the kinds are the request's own sc
 import dagster as dg
 import pandas as pd
 
+from synth_pipelines.core.payloads import DatasetSnapshot, ValidatedDataset
 from synth_pipelines.core.request import RequestError, SynthesisRequest
 from synth_pipelines.core.uris import is_s3_uri
 from synth_pipelines.data.loading import load_dataset, resolve_local_dataset
@@ -21,7 +22,6 @@ from synth_pipelines.publishing import sha256_file
 from synth_pipelines.resources import ArtifactStoreResource, DataSourceResource, WorkAreaResource
 
 from ..failures import refused
-from ..intake.assets import request_from
 from ..partitions import requests_partitions
 
 
@@ -36,11 +36,7 @@ def write_snapshot(frame: pd.DataFrame, path) -> None:
         frame.assign(**mixed).to_parquet(path, index=False)
 
 
-# raw_dataset and validated_dataset of a schema_only request: no file anywhere.
-NO_DATASET: dict = {"path": None, "source": None, "format": None, "dataset_id": None, "fingerprint": None}
-
-
-def schema_profile(request: SynthesisRequest) -> dict:
+def schema_profile(request: SynthesisRequest) -> DatasetProfile:
     """A DP or schema_only request's profile: the declared schema's kinds, nothing read from rows."""
     schema = request.schema
     assert schema is not None  # the request contract refuses a DP request without one
@@ -59,21 +55,21 @@ def schema_profile(request: SynthesisRequest) -> dict:
         }
         for name, meta in schema.columns.items()
     ]
-    return {"rows": None, "columns": columns, "metadata": schema.metadata["tables"][schema.table]}
+    return DatasetProfile(rows=None, columns=columns, metadata=schema.metadata["tables"][schema.table])
 
 
 @dg.asset(partitions_def=requests_partitions, group_name="synthesis", kinds={"pandas"})
 def raw_dataset(
     context: dg.AssetExecutionContext,
-    synthesis_request: dict,
+    synthesis_request: SynthesisRequest,
     data_source: DataSourceResource,
     artifact_store: ArtifactStoreResource,
     work_area: WorkAreaResource,
-) -> dg.Output[dict]:
+) -> dg.Output[DatasetSnapshot]:
     """A snapshot of the input table in the private work area (a Parquet file), and its fingerprint."""
-    request = request_from(synthesis_request)
+    request = synthesis_request
     if request.dataset is None:  # schema_only: there is no table, and nothing is read or written
-        return dg.Output(NO_DATASET, metadata={"source": "none: a schema_only request reads no data"})
+        return dg.Output(DatasetSnapshot.none(), metadata={"source": "none: a schema_only request reads no data"})
     uri = request.dataset.uri
     try:
         if is_s3_uri(uri):
@@ -89,14 +85,14 @@ def raw_dataset(
         raise dg.Failure(f"dataset.uri {uri!r} could not be fetched: {exc}") from None
     snapshot = work_area.folder(request.request_id, "data") / "raw.parquet"
     write_snapshot(frame, snapshot)
-    payload = {
-        "path": str(snapshot),
-        "source": uri,
-        "format": request.dataset.format,
-        "dataset_id": request.dataset_id,
+    payload = DatasetSnapshot(
+        path=str(snapshot),
+        source=uri,
+        format=request.dataset.format,
+        dataset_id=request.dataset_id,
         # The file's SHA-256 is a function of every row: for a DP request it stays in the work area.
-        "fingerprint": sha256_file(path),
-    }
+        fingerprint=sha256_file(path),
+    )
     metadata: dict = {"source": uri, "format": request.dataset.format, "dataset_id": request.dataset_id}
     if request.privacy is None:
         metadata.update(
@@ -104,24 +100,23 @@ def raw_dataset(
                 "dagster/row_count": len(frame),
                 "columns": len(frame.columns),
                 "bytes": path.stat().st_size,
-                "dataset_fingerprint": payload["fingerprint"],
+                "dataset_fingerprint": payload.fingerprint,
             }
         )
     return dg.Output(payload, metadata=metadata)
 
 
 @dg.asset(partitions_def=requests_partitions, group_name="synthesis", kinds={"sdv"})
-def dataset_profile(synthesis_request: dict, raw_dataset: dict) -> dg.Output[dict]:
+def dataset_profile(synthesis_request: SynthesisRequest, raw_dataset: DatasetSnapshot) -> dg.Output[DatasetProfile]:
     """Column kinds and counts; for a DP request the declared schema's kinds alone."""
-    request = request_from(synthesis_request)
+    request = synthesis_request
     from_schema = request.privacy is not None or request.schema_only
     if from_schema:
-        payload = schema_profile(request)
+        profile = schema_profile(request)
     else:
         schema = request.schema
         sdtypes = {n: m["sdtype"] for n, m in schema.columns.items() if m.get("sdtype")} if schema else None
-        payload = profile_dataset(pd.read_parquet(raw_dataset["path"]), sdtypes).to_dict()
-    profile = DatasetProfile.from_dict(payload)
+        profile = profile_dataset(pd.read_parquet(raw_dataset.path), sdtypes)
     schema = dg.TableSchema(
         columns=[
             dg.TableColumn("name", "string"),
@@ -146,7 +141,7 @@ def dataset_profile(synthesis_request: dict, raw_dataset: dict) -> dg.Output[dic
     }
     if profile.rows is not None:
         metadata["dagster/row_count"] = profile.rows
-    return dg.Output(payload, metadata=metadata)
+    return dg.Output(profile, metadata=metadata)
 
 
 @dg.asset(
@@ -170,17 +165,17 @@ def dataset_profile(synthesis_request: dict, raw_dataset: dict) -> dg.Output[dic
 )
 def validated_dataset(
     context: dg.AssetExecutionContext,
-    synthesis_request: dict,
-    raw_dataset: dict,
-    dataset_profile: dict,
+    synthesis_request: SynthesisRequest,
+    raw_dataset: DatasetSnapshot,
+    dataset_profile: DatasetProfile,
     work_area: WorkAreaResource,
     data_source: DataSourceResource,
 ):
     """Data that passed its suite, split into training rows and a holdout the model never sees."""
-    request = request_from(synthesis_request)
+    request = synthesis_request
     if request.schema_only:
-        payload = {"train_path": None, "holdout_path": None, "dataset_id": None, "dataset_fingerprint": None}
-        yield dg.Output(payload, metadata={"holdout": "none: a schema_only request has no rows"})
+        nothing = ValidatedDataset(train_path=None, holdout_path=None, dataset_id=None, dataset_fingerprint=None)
+        yield dg.Output(nothing, metadata={"holdout": "none: a schema_only request has no rows"})
         yield dg.AssetCheckResult(
             check_name="expectation_suite",
             passed=True,
@@ -190,9 +185,9 @@ def validated_dataset(
             check_name="inferred_expectations", passed=True, description="schema_only: no rows, nothing inferred"
         )
         return
-    frame = pd.read_parquet(raw_dataset["path"])
+    frame = pd.read_parquet(raw_dataset.path)
     private = request.privacy is not None
-    profile = DatasetProfile.from_dict(dataset_profile)
+    profile = dataset_profile
     if not private:
         frame = normalise(frame).frame  # the same row-local clean-up the profile saw
     try:
@@ -240,15 +235,17 @@ def validated_dataset(
     train_path, holdout_path = folder / "train.parquet", folder / "holdout.parquet"
     write_snapshot(train, train_path)
     write_snapshot(holdout, holdout_path)
-    payload = {
-        "train_path": str(train_path),
-        "holdout_path": str(holdout_path),
-        "dataset_id": raw_dataset["dataset_id"],
-        "dataset_fingerprint": raw_dataset["fingerprint"],
-    }
+    payload = ValidatedDataset(
+        train_path=str(train_path),
+        holdout_path=str(holdout_path),
+        dataset_id=raw_dataset.dataset_id,
+        dataset_fingerprint=raw_dataset.fingerprint,
+        # The counts are statistics of the real rows: a DP request's payload does not carry them.
+        train_rows=None if private else len(train),
+        holdout_rows=None if private else len(holdout),
+    )
     metadata = {"holdout": "each row on its own keyed coin, 20%" + (" (secret key)" if private else "")}
     if not private:
-        payload.update({"train_rows": len(train), "holdout_rows": len(holdout)})
         metadata.update({"train_rows": len(train), "holdout_rows": len(holdout), "dagster/row_count": len(train)})
     yield dg.Output(payload, metadata=metadata)
     yield dg.AssetCheckResult(

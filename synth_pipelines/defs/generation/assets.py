@@ -19,6 +19,16 @@ from pathlib import Path
 
 import dagster as dg
 
+from synth_pipelines.core.payloads import (
+    ChunkGroup,
+    ChunkSet,
+    ChunkSpec,
+    Kinds,
+    SyntheticExport,
+    TrainedModel,
+    WrittenChunk,
+)
+from synth_pipelines.core.request import SynthesisRequest
 from synth_pipelines.generation.export import (
     SUFFIX,
     chunk_conditions,
@@ -33,7 +43,6 @@ from synth_pipelines.generation.export import (
 from synth_pipelines.resources import ComputeResource, WorkAreaResource
 from synth_pipelines.training.synthesizers import FittedModel, chunk_seed, load_model, sample_chunk
 
-from ..intake.assets import request_from
 from ..partitions import requests_partitions
 
 CHUNK_RETRY = dg.RetryPolicy(max_retries=3, delay=1.0, backoff=dg.Backoff.EXPONENTIAL)
@@ -75,18 +84,18 @@ def _generation_key(model_path: str, seed: int, chunk_rows: int, conditions: lis
     return digest.hexdigest()[:16]
 
 
-@dg.op(out=dg.DynamicOut(dict))
+@dg.op(out=dg.DynamicOut(ChunkGroup))
 def plan_chunks(
     context: dg.OpExecutionContext,
-    synthesis_request: dict,
-    trained_model: dict,
+    synthesis_request: SynthesisRequest,
+    trained_model: TrainedModel,
     work_area: WorkAreaResource,
     compute: ComputeResource,
 ):
     """Fan out: one dynamic output per group of chunks, carrying everything its step needs."""
-    request = request_from(synthesis_request)
+    request = synthesis_request
     conditions = request.condition_list
-    key = _generation_key(trained_model["model_path"], request.seed, request.chunk_rows, conditions)
+    key = _generation_key(trained_model.model_path, request.seed, request.chunk_rows, conditions)
     folder = work_area.folder(request.request_id, "chunks", key)
     sizes = chunk_plan(request.rows, request.chunk_rows)
     by_chunk = chunk_conditions(conditions, sizes) if conditions is not None else None
@@ -96,74 +105,71 @@ def plan_chunks(
     )
     for group in groups:
         yield dg.DynamicOutput(
-            {
-                "chunks": [
-                    {
-                        "index": i,
-                        "rows": sizes[i],
-                        "seed": chunk_seed(request.seed, i),
-                        "first_row": i * request.chunk_rows,
-                        "path": str(chunk_path(folder, i)),
-                        "conditions": None if by_chunk is None else [[v, n] for v, n in by_chunk[i]],
-                    }
+            ChunkGroup(
+                chunks=[
+                    ChunkSpec(
+                        index=i,
+                        rows=sizes[i],
+                        seed=chunk_seed(request.seed, i),
+                        first_row=i * request.chunk_rows,
+                        path=str(chunk_path(folder, i)),
+                        conditions=None if by_chunk is None else list(by_chunk[i]),
+                    )
                     for i in group
                 ],
-                "total_chunks": len(sizes),
-                "model_path": trained_model["model_path"],
-                "kinds": trained_model["kinds"],
-                "copula_sampling": compute.copula_sampling,
-            },
+                total_chunks=len(sizes),
+                model_path=trained_model.model_path,
+                kinds=trained_model.kinds,
+                copula_sampling=compute.copula_sampling,
+            ),
             mapping_key=f"chunks_{group[0]:05d}_{group[-1]:05d}",
         )
 
 
-def make_chunk(chunk: dict, model_path: str, kinds: dict, copula_sampling: str = "table") -> dict:
+def make_chunk(chunk: ChunkSpec, model_path: str, kinds: Kinds, copula_sampling: str = "table") -> WrittenChunk:
     """Sample one chunk and write it; the same chunk spec always writes the same rows."""
-    conditions = chunk.get("conditions")
     frame = sample_chunk(
-        model_at(model_path, copula_sampling),
-        chunk["rows"],
-        chunk["seed"],
-        chunk.get("first_row", 0),
-        None if conditions is None else [(values, rows) for values, rows in conditions],
+        model_at(model_path, copula_sampling), chunk.rows, chunk.seed, chunk.first_row, chunk.conditions
     )
-    write_chunk(frame, kinds, Path(chunk["path"]))
-    return {"index": chunk["index"], "rows": len(frame), "path": chunk["path"], "seed": chunk["seed"]}
+    write_chunk(frame, kinds, Path(chunk.path))
+    return WrittenChunk(index=chunk.index, rows=len(frame), path=chunk.path, seed=chunk.seed)
 
 
 @dg.op(retry_policy=CHUNK_RETRY)
-def generate_chunks(context: dg.OpExecutionContext, group: dict) -> list[dict]:
+def generate_chunks(context: dg.OpExecutionContext, group: ChunkGroup) -> list[WrittenChunk]:
     """Make each chunk of the group that is not on disk yet; log progress chunk by chunk."""
-    done, made = [], 0
-    step_rows = sum(c["rows"] for c in group["chunks"])
+    done: list[WrittenChunk] = []
+    made = 0
+    step_rows = sum(c.rows for c in group.chunks)
     with one_thread():
-        for chunk in group["chunks"]:
-            if chunk_is_complete(Path(chunk["path"]), chunk["rows"]):
-                done.append({**chunk, "reused": True})
+        for chunk in group.chunks:
+            if chunk_is_complete(Path(chunk.path), chunk.rows):
+                done.append(WrittenChunk(chunk.index, chunk.rows, chunk.path, chunk.seed, reused=True))
                 status = "already written"
             else:
-                done.append(make_chunk(chunk, group["model_path"], group["kinds"], group["copula_sampling"]))
+                done.append(make_chunk(chunk, group.model_path, group.kinds, group.copula_sampling))
                 made += 1
                 status = "written"
-            rows_done = sum(c["rows"] for c in done)
+            rows_done = sum(c.rows for c in done)
             context.log.info(
-                f"chunk {chunk['index'] + 1}/{group['total_chunks']} {status}: "
-                f"{rows_done:,}/{step_rows:,} rows of this step"
+                f"chunk {chunk.index + 1}/{group.total_chunks} {status}: {rows_done:,}/{step_rows:,} rows of this step"
             )
     context.add_output_metadata({"chunks_made": made, "chunks_reused": len(done) - made, "rows": step_rows})
     return done
 
 
 @dg.op
-def collect_chunks(context: dg.OpExecutionContext, groups: list[list[dict]], trained_model: dict) -> dict:
-    ordered = sorted((c for group in groups for c in group), key=lambda c: c["index"])
-    rows = sum(c["rows"] for c in ordered)
+def collect_chunks(
+    context: dg.OpExecutionContext, groups: list[list[WrittenChunk]], trained_model: TrainedModel
+) -> ChunkSet:
+    ordered = sorted((c for group in groups for c in group), key=lambda c: c.index)
+    rows = sum(c.rows for c in ordered)
     context.add_output_metadata({"chunks": len(ordered), "dagster/row_count": rows})
-    return {"chunks": ordered, "rows": rows, "kinds": trained_model["kinds"]}
+    return ChunkSet(chunks=ordered, rows=rows, kinds=trained_model.kinds)
 
 
 @dg.graph_asset(partitions_def=requests_partitions, group_name="synthesis", kinds={"parquet"})
-def synthetic_chunks(synthesis_request: dict, trained_model: dict) -> dict:
+def synthetic_chunks(synthesis_request: SynthesisRequest, trained_model: TrainedModel) -> ChunkSet:
     """ceil(rows / chunk_rows) chunks, each sampled from its own seed, in parallel steps."""
     groups = plan_chunks(synthesis_request, trained_model)
     return collect_chunks(groups.map(generate_chunks).collect(), trained_model)
@@ -176,27 +182,29 @@ def peak_rss_bytes() -> int:
 
 
 @dg.asset(partitions_def=requests_partitions, group_name="synthesis", kinds={"parquet", "csv"})
-def synthetic_export(synthesis_request: dict, synthetic_chunks: dict, work_area: WorkAreaResource) -> dg.Output[dict]:
+def synthetic_export(
+    synthesis_request: SynthesisRequest, synthetic_chunks: ChunkSet, work_area: WorkAreaResource
+) -> dg.Output[SyntheticExport]:
     """One CSV or Parquet file streamed from the chunks, with its SHA-256, row count and first synthetic rows."""
     import psutil
 
     rss_before = psutil.Process().memory_info().rss
-    request = request_from(synthesis_request)
-    chunk_files = [Path(c["path"]) for c in synthetic_chunks["chunks"]]
+    request = synthesis_request
+    chunk_files = [Path(c.path) for c in synthetic_chunks.chunks]
     fmt, compression = request.output.format, request.output.compression
     out = work_area.folder(request.request_id, "export") / f"{request.request_id}{SUFFIX[(fmt, compression)]}"
-    result = export_chunks(chunk_files, synthetic_chunks["kinds"], out, fmt, compression)
+    result = export_chunks(chunk_files, synthetic_chunks.kinds, out, fmt, compression)
     if result.rows != request.rows:
         raise dg.Failure(f"export has {result.rows:,} rows but {request.rows:,} were asked for")
-    payload = {
-        "path": str(result.path),
-        "sha256": result.sha256,
-        "bytes": result.bytes,
-        "rows": result.rows,
-        "format": fmt,
-        "compression": compression,
-        "schema": result.schema,
-    }
+    payload = SyntheticExport(
+        path=str(result.path),
+        sha256=result.sha256,
+        bytes=result.bytes,
+        rows=result.rows,
+        format=fmt,
+        compression=compression,
+        schema=result.schema,
+    )
     metadata = {
         "path": dg.MetadataValue.path(str(result.path)),
         "sha256": result.sha256,

@@ -24,7 +24,7 @@ def synthesis_request(
     config: RequestConfig,
     request_store: RequestStoreResource,
     data_source: DataSourceResource,
-) -> dg.Output[dict]:
+) -> dg.Output[SynthesisRequest]:
     """The request contract for this partition, validated again at run time."""
     tag_run_worker(context)
     key = context.partition_key
@@ -50,11 +50,10 @@ def synthesis_request(
         raise refused(f"request {key!r}", exc) from None
     if config.request_json:
         store.put_accepted(request)
-    payload = request.model_dump(mode="json", by_alias=True)
     return dg.Output(
-        payload,
+        request,
         metadata={
-            "request": dg.MetadataValue.json(payload),
+            "request": dg.MetadataValue.json(request.model_dump(mode="json", by_alias=True)),
             "requester": request.requester,
             "synthesizer": request.synthesizer.name,
             "rows": request.rows,
@@ -63,8 +62,3 @@ def synthesis_request(
             "dp": request.privacy is not None,
         },
     )
-
-
-def request_from(payload: dict) -> SynthesisRequest:
-    """Downstream assets receive the request as a dict; this gives it back its type."""
-    return SynthesisRequest.model_validate(payload)

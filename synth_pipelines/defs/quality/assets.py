@@ -9,6 +9,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from synth_pipelines.core.payloads import QualityOutcome, SyntheticExport, ValidatedDataset
+from synth_pipelines.core.request import SynthesisRequest
+from synth_pipelines.data.profiling import DatasetProfile
 from synth_pipelines.quality import (
     THRESHOLDS,
     build_schema_only_report,
@@ -19,7 +22,6 @@ from synth_pipelines.quality import (
 )
 from synth_pipelines.resources import WorkAreaResource
 
-from ..intake.assets import request_from
 from ..partitions import requests_partitions
 
 
@@ -34,23 +36,20 @@ from ..partitions import requests_partitions
 )
 def quality_report(
     context: dg.AssetExecutionContext,
-    synthesis_request: dict,
-    dataset_profile: dict,
-    validated_dataset: dict,
-    synthetic_export: dict,
+    synthesis_request: SynthesisRequest,
+    dataset_profile: DatasetProfile,
+    validated_dataset: ValidatedDataset,
+    synthetic_export: SyntheticExport,
     work_area: WorkAreaResource,
 ):
     """SDMetrics quality of the export against the real training rows (private), public scores, thresholds."""
-    request = request_from(synthesis_request)
+    request = synthesis_request
     private = request.privacy is not None
-    schema = getattr(request, "schema", None)
     out_dir = work_area.folder(request.request_id, "quality")
     if request.schema_only:  # no real rows: validity against the schema
-        result = build_schema_only_report(Path(synthetic_export["path"]), schema, request.quality, out_dir)
+        result = build_schema_only_report(Path(synthetic_export.path), request.schema, request.quality, out_dir)
     else:
-        result = report_for_request(
-            request, dataset_profile, validated_dataset, Path(synthetic_export["path"]), out_dir
-        )
+        result = report_for_request(request, dataset_profile, validated_dataset, Path(synthetic_export.path), out_dir)
     checks = {c["threshold"]: c for c in threshold_checks(result.scores, request.quality)}
     metadata = {
         "summary": dg.MetadataValue.md(result.markdown),
@@ -64,18 +63,16 @@ def quality_report(
         metadata["diagnostic"] = result.scores.get("diagnostic")
     else:
         metadata["overall"] = result.scores.get("overall")
-    yield dg.Output(
-        {
-            "scores": result.scores,
-            "public_scores": result.public_scores,
-            "differentially_private": private,
-            "files": {name: str(path) for name, path in result.files.items()},
-            "public_files": sorted(result.public_files),
-            "checks": list(checks.values()),
-            "publish_gate": publish_gate(list(checks.values()), private),
-        },
-        metadata=metadata,
+    outcome = QualityOutcome(
+        scores=result.scores,
+        public_scores=result.public_scores,
+        differentially_private=private,
+        files={name: str(path) for name, path in result.files.items()},
+        public_files=sorted(result.public_files),
+        checks=list(checks.values()),
+        publish_gate=publish_gate(list(checks.values()), private),
     )
+    yield dg.Output(outcome, metadata=metadata)
     failed = []
     for name in THRESHOLDS:
         check = checks.get(name)

@@ -5,7 +5,8 @@ import json
 import dagster as dg
 import pandas as pd
 
-from synth_pipelines.core.request import RequestError
+from synth_pipelines.core.payloads import TrainedModel, ValidatedDataset
+from synth_pipelines.core.request import RequestError, SynthesisRequest
 from synth_pipelines.data.profiling import DatasetProfile, model_metadata
 from synth_pipelines.executors import TRAINING_OP_TAGS
 from synth_pipelines.generation.export import kinds_of
@@ -16,11 +17,12 @@ from synth_pipelines.training.synthesizers import fit_model, save_model
 from synth_pipelines.training.treated import fit_treated
 
 from ..failures import refused
-from ..intake.assets import request_from
 from ..partitions import requests_partitions
 
 
-def reserve_budget(context: dg.AssetExecutionContext, request, resource: PrivacyLedgerResource) -> list[dict]:
+def reserve_budget(
+    context: dg.AssetExecutionContext, request: SynthesisRequest, resource: PrivacyLedgerResource
+) -> list[dict]:
     """This attempt's charge (docs/privacy.md: every attempt spends); a refusal fails the step."""
     try:
         return charge_training(
@@ -45,18 +47,18 @@ def reserve_budget(context: dg.AssetExecutionContext, request, resource: Privacy
 )
 def trained_model(
     context: dg.AssetExecutionContext,
-    synthesis_request: dict,
-    dataset_profile: dict,
-    validated_dataset: dict,
+    synthesis_request: SynthesisRequest,
+    dataset_profile: DatasetProfile,
+    validated_dataset: ValidatedDataset,
     work_area: WorkAreaResource,
     compute: ComputeResource,
     privacy_ledger: PrivacyLedgerResource,
-) -> dg.Output[dict]:
+) -> dg.Output[TrainedModel]:
     """The fitted synthesizer (stored in the private work area) and its training record."""
-    request = request_from(synthesis_request)
+    request = synthesis_request
     device, _ = compute.resolve()
     # A schema_only request has no rows: its model is the schema.
-    train = pd.DataFrame() if request.schema_only else pd.read_parquet(validated_dataset["train_path"])
+    train = pd.DataFrame() if request.schema_only else pd.read_parquet(validated_dataset.train_path)
     private = request.privacy is not None
     ledger_entries = reserve_budget(context, request, privacy_ledger) if private else None
     context.log.info(f"fitting {request.synthesizer.name} on {device}")
@@ -65,8 +67,8 @@ def trained_model(
             train, None, request.synthesizer, request.privacy, device=device, seed=request.seed, schema=request.schema
         )
     else:
-        table_metadata = model_metadata(dataset_profile["metadata"], request.schema)
-        treatments = DatasetProfile.from_dict(dataset_profile).treatments
+        table_metadata = model_metadata(dataset_profile.metadata, request.schema)
+        treatments = dataset_profile.treatments
         if request.condition_list is not None:
             problems = data_condition_problems(request.condition_list, train, table_metadata, treatments)
             if problems:
@@ -109,5 +111,4 @@ def trained_model(
         metadata_out["privacy"] = dg.MetadataValue.json(record["privacy"])
         metadata_out["epsilon_total"] = record["privacy"]["epsilon_total"]
         metadata_out["privacy_ledger"] = dg.MetadataValue.md(entries_markdown(ledger_entries or []))
-    output = {"model_path": str(path), "training_record": record, "kinds": kinds}
-    return dg.Output(output, metadata=metadata_out)
+    return dg.Output(TrainedModel(model_path=str(path), training_record=record, kinds=kinds), metadata=metadata_out)
