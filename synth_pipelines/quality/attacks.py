@@ -24,18 +24,23 @@ Cost is bounded by the samples, not by the table: at most `max_rows` rows per re
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
-from sklearn.neighbors import NearestNeighbors
+
+from synth_pipelines.quality.distances import order_by_mismatches
 
 _NUMERIC_SDTYPES = ("numerical", "datetime")
 # Keys, free text and PII carry no distributional signal for a density and one-hot would explode.
 _SKIPPED_SDTYPES = ("id", "text", "pii", "unknown")
 # Levels beyond this many (by reference frequency) share one "other" slot: bounded width.
 MAX_LEVELS = 50
+# Up to this many one-hot dimensions the neighbour search is a k-d tree (`k_nearest_squared`).
+KD_TREE_WIDTH = 15
 # Floor on neighbour distances, so that an exact copy scores high but finite.
 _DISTANCE_FLOOR = 1e-6
 
@@ -61,51 +66,171 @@ def _as_number(column: pd.Series) -> pd.Series:
     return pd.to_numeric(column, errors="coerce").astype(float)
 
 
+@dataclass
+class Encoded:
+    """Rows in the attack's feature space, kept as its two parts.
+
+    `numbers`: standardised numbers (and a 0/1 column per number the reference has missing), float64.
+    `codes`: per categorical column the level's slot (int32). In the one-hot space, where a changed
+    category moves a row by 1, the squared distance of two rows is the squared difference of their
+    numbers plus their number of differing slots; the search below works on that sum directly.
+    """
+
+    numbers: np.ndarray
+    codes: np.ndarray
+    widths: tuple[int, ...]  # slots per categorical column
+
+    def one_hot(self) -> np.ndarray:
+        """The rows in the one-hot space itself: numbers, then per column its slots at 1/√2 (one set)."""
+        out = np.zeros((len(self.numbers), self.numbers.shape[1] + sum(self.widths)))
+        out[:, : self.numbers.shape[1]] = self.numbers
+        offset = self.numbers.shape[1]
+        for c, width in enumerate(self.widths):
+            out[np.arange(len(out)), offset + self.codes[:, c]] = 1.0 / np.sqrt(2.0)
+            offset += width
+        return out
+
+
 def _encode(
     frames: list[pd.DataFrame], reference: pd.DataFrame, numeric: list[str], categorical: list[str]
-) -> list[np.ndarray]:
-    """One feature space for every frame: numbers standardised by `reference`, categories one-hot.
+) -> list[Encoded]:
+    """One feature space for every frame: numbers standardised by `reference`, categories as slots.
 
-    A one-hot block is scaled by 1/√2 so that a changed category moves a row by 1, as one
-    standard deviation of a number does.
+    A category's slots are the reference's MAX_LEVELS most frequent levels and one more for every
+    other level (or a level the reference never showed).
     """
-    blocks: list[list[np.ndarray]] = [[] for _ in frames]
+    numbers: list[list[np.ndarray]] = [[] for _ in frames]
+    codes: list[list[np.ndarray]] = [[] for _ in frames]
+    widths: list[int] = []
     for column in numeric:
         ref = _as_number(reference[column])
         centre = float(ref.median()) if ref.notna().any() else 0.0
         spread = float(ref.std()) if ref.notna().sum() > 1 else 0.0
         spread = spread if spread > 0 and np.isfinite(spread) else 1.0
-        for block, frame in zip(blocks, frames, strict=True):
+        for block, frame in zip(numbers, frames, strict=True):
             values = _as_number(frame[column])
-            block.append(((values.fillna(centre) - centre) / spread).to_numpy()[:, None])
+            block.append(((values.fillna(centre) - centre) / spread).to_numpy(dtype=np.float64))
             if ref.isna().any():
-                block.append(values.isna().to_numpy(dtype=float)[:, None])
+                block.append(values.isna().to_numpy(dtype=np.float64))
     for column in categorical:
         counts = reference[column].astype(str).value_counts()
         levels = pd.Index(counts.index[:MAX_LEVELS])
-        width = len(levels) + 1  # the last slot: levels the reference never showed, or beyond MAX_LEVELS
-        for block, frame in zip(blocks, frames, strict=True):
-            codes = levels.get_indexer(frame[column].astype(str))
-            codes = np.where(codes >= 0, codes, width - 1)
-            onehot = np.zeros((len(frame), width))
-            onehot[np.arange(len(frame)), codes] = 1.0 / np.sqrt(2.0)
-            block.append(onehot)
+        widths.append(len(levels) + 1)
+        for block, frame in zip(codes, frames, strict=True):
+            slot = levels.get_indexer(frame[column].astype(str))
+            block.append(np.where(slot >= 0, slot, len(levels)).astype(np.int32))
     return [
-        np.hstack(block) if block else np.zeros((len(frame), 0)) for block, frame in zip(blocks, frames, strict=True)
+        Encoded(
+            np.ascontiguousarray(np.stack(n, axis=1)) if n else np.zeros((len(frame), 0)),
+            np.ascontiguousarray(np.stack(c, axis=1)) if c else np.zeros((len(frame), 0), dtype=np.int32),
+            tuple(widths),
+        )
+        for n, c, frame in zip(numbers, codes, frames, strict=True)
     ]
 
 
-def _mean_log_distance(index_rows: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+def _groups(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct code rows, each row's group, the rows ordered by group): rows of one group made adjacent."""
+    if codes.shape[1] == 0:
+        return np.zeros((1, 0), dtype=np.int32), np.zeros(len(codes), dtype=np.int64), np.arange(len(codes))
+    distinct, group = np.unique(codes, axis=0, return_inverse=True)
+    group = group.reshape(-1).astype(np.int64)
+    return np.ascontiguousarray(distinct.astype(np.int32)), group, np.argsort(group, kind="stable")
+
+
+@numba.njit(nogil=True, cache=True)
+def _k_nearest_grouped(
+    values, row_groups, patterns, index_patterns, index_starts, index_values, out
+):  # pragma: no cover - compiled
+    """out[i] = the k = out.shape[1] smallest squared distances of query row i to the index rows, ascending.
+
+    A squared distance is the number of differing categorical slots plus the summed squared number
+    differences. Queries and index rows are grouped by their tuple of slots (rows of one tuple adjacent).
+    Per query tuple, the differing slots with every index tuple are counted once and the index tuples
+    ordered by that count; each query row opens groups in that order and stops at the first whose
+    differing slots alone reach its k-th best so far; within a pair, summing stops once it reaches it.
+    The result is that of a scan over every pair (a test compares it with a plain neighbour search).
+    """
+    k = out.shape[1]
+    n_numbers, n_categorical = values.shape[1], patterns.shape[1]
+    n_index_patterns = index_patterns.shape[0]
+    mismatches = np.empty(n_index_patterns, dtype=np.int64)
+    counts = np.empty(n_categorical + 2, dtype=np.int64)
+    ordered = np.empty(n_index_patterns, dtype=np.int64)
+    best = np.empty(k, dtype=np.float64)
+    first_row, n_rows = 0, values.shape[0]
+    while first_row < n_rows:
+        pattern = row_groups[first_row]
+        last_row = first_row
+        while last_row < n_rows and row_groups[last_row] == pattern:
+            last_row += 1
+        order_by_mismatches(patterns[pattern], index_patterns, mismatches, counts, ordered)
+        for i in range(first_row, last_row):
+            best[:] = np.inf
+            bound = np.inf
+            for q in range(n_index_patterns):
+                p = ordered[q]
+                base = np.float64(mismatches[p])
+                if base >= bound:
+                    break
+                for j in range(index_starts[p], index_starts[p + 1]):
+                    total = base
+                    for c in range(n_numbers):
+                        d = values[i, c] - index_values[j, c]
+                        total += d * d
+                        if total >= bound:
+                            break
+                    if total < bound:  # joins the k best: insert in order, the k-th drops out
+                        slot = k - 1
+                        while slot > 0 and best[slot - 1] > total:
+                            best[slot] = best[slot - 1]
+                            slot -= 1
+                        best[slot] = total
+                        bound = best[k - 1]
+            out[i, :] = best
+        first_row = last_row
+
+
+def k_nearest_squared(index: Encoded, queries: Encoded, k: int) -> np.ndarray:
+    """Per query row, its k smallest squared distances to the index rows (ascending), exactly.
+
+    In a narrow space a k-d tree on the one-hot rows is fastest (scikit-learn's choice up to
+    KD_TREE_WIDTH dimensions); in a wide one, where a tree degenerates into a scan of every pair, the
+    grouped scan skips the pairs whose categories alone put them too far. Both are exact.
+    """
+    k = min(k, len(index.numbers))
+    if index.numbers.shape[1] + sum(index.widths) <= KD_TREE_WIDTH:
+        from sklearn.neighbors import NearestNeighbors
+
+        tree = NearestNeighbors(n_neighbors=k, algorithm="kd_tree").fit(index.one_hot())
+        return np.square(tree.kneighbors(queries.one_hot())[0])
+    index_patterns, index_groups, index_order = _groups(index.codes)
+    # Index rows sorted by group: group p is rows starts[p]:starts[p + 1]. Both sides' tuples hold slots of
+    # the same levels, so a query tuple and an index tuple compare slot by slot.
+    starts = np.r_[0, np.cumsum(np.bincount(index_groups, minlength=len(index_patterns)))].astype(np.int64)
+    query_patterns, query_groups, query_order = _groups(queries.codes)
+    out = np.empty((len(queries.numbers), k))
+    _k_nearest_grouped(
+        np.ascontiguousarray(queries.numbers[query_order]),
+        query_groups[query_order],
+        query_patterns,
+        index_patterns,
+        starts,
+        np.ascontiguousarray(index.numbers[index_order]),
+        out,
+    )
+    result = np.empty_like(out)
+    result[query_order] = out
+    return result
+
+
+def _mean_log_distance(index: Encoded, queries: Encoded, k: int) -> np.ndarray:
     """Mean log distance to the k nearest rows: a kNN log-density up to sign, scale and constants.
 
     Averaging over the first k neighbours, rather than the k-th alone, keeps the nearest one in
     the score, so an exact copy still counts when k > 1.
     """
-    k = min(k, len(index_rows))
-    # Single precision halves the neighbour search's matrix products; distances keep 7 digits, far finer
-    # than the attack's ranking needs (equal rows stay at distance 0, then the floor).
-    index = NearestNeighbors(n_neighbors=k).fit(index_rows.astype(np.float32))
-    distances = index.kneighbors(queries.astype(np.float32))[0].astype(np.float64)
+    distances = np.sqrt(k_nearest_squared(index, queries, k))
     return np.log(np.maximum(distances, _DISTANCE_FLOOR)).mean(axis=1)
 
 
@@ -161,10 +286,12 @@ def membership_scores(
     if not numeric and not categorical:
         raise ValueError("no numerical or categorical column to attack on")
     # Scaled by the reference: real rows, but never the ones being scored.
-    member_x, outsider_x, reference_x, synthetic_x = _encode(
-        [member_rows, outsider_rows, reference_rows, synthetic_rows], reference_rows, numeric, categorical
+    queries, reference_x, synthetic_x = _encode(
+        [pd.concat([member_rows, outsider_rows], ignore_index=True), reference_rows, synthetic_rows],
+        reference_rows,
+        numeric,
+        categorical,
     )
-    queries = np.vstack([member_x, outsider_x])
     to_synthetic = _mean_log_distance(synthetic_x, queries, 1 if method == "dcr" else k)
     if method == "dcr":
         scores = -to_synthetic

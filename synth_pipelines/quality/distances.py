@@ -164,6 +164,28 @@ def _group_patterns(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(nogil=True, cache=True)
+def order_by_mismatches(codes, patterns, mismatches, counts, ordered):  # pragma: no cover - compiled
+    """mismatches[p] = the columns where `codes` differs from patterns[p]; `ordered` the patterns by that count.
+
+    A counting sort (stable), into caller-owned buffers: counts has patterns.shape[1] + 2 slots.
+    """
+    n_patterns, n_columns = patterns.shape
+    counts[:] = 0
+    for p in range(n_patterns):
+        m = 0
+        for c in range(n_columns):
+            if codes[c] != patterns[p, c]:
+                m += 1
+        mismatches[p] = m
+        counts[m + 1] += 1
+    for level in range(1, n_columns + 2):
+        counts[level] += counts[level - 1]
+    for p in range(n_patterns):
+        ordered[counts[mismatches[p]]] = p
+        counts[mismatches[p]] += 1
+
+
+@numba.njit(nogil=True, cache=True)
 def _nearest_grouped(
     values, row_patterns, patterns, pattern_codes, pattern_starts, ref_values, best
 ):  # pragma: no cover - compiled
@@ -190,19 +212,7 @@ def _nearest_grouped(
         last_row = first_row
         while last_row < n_rows and row_patterns[last_row] == pattern:
             last_row += 1
-        counts[:] = 0
-        for p in range(n_ref_patterns):
-            m = 0
-            for c in range(n_categorical):
-                if patterns[pattern, c] != pattern_codes[p, c]:
-                    m += 1
-            mismatches[p] = m
-            counts[m + 1] += 1
-        for level in range(1, n_categorical + 2):
-            counts[level] += counts[level - 1]
-        for p in range(n_ref_patterns):
-            ordered[counts[mismatches[p]]] = p
-            counts[mismatches[p]] += 1
+        order_by_mismatches(patterns[pattern], pattern_codes, mismatches, counts, ordered)
         for i in range(first_row, last_row):
             bound = best[i]
             for k in range(n_ref_patterns):

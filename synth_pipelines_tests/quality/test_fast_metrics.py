@@ -238,3 +238,32 @@ def test_dcr_equals_sdmetrics_on_real_corpus_tables(name: str, kinds: str) -> No
         closest_record_sums(rows, real, meta, upper=np.full(len(rows), bound)), np.minimum(sums, bound)
     )
     assert len(numeric) + len(categorical) == len(meta["columns"])
+
+
+@pytest.mark.parametrize(
+    ("name", "kinds"),
+    [
+        ("penguins_raw", "both"),
+        ("weather", "both"),
+        ("planes", "both"),
+        ("loans", "numerical"),
+        ("bird_strikes", "categorical"),
+    ],
+)
+@pytest.mark.parametrize("search", ["grouped", "kd_tree"])
+def test_attack_neighbours_equal_a_plain_search_on_real_corpus_tables(
+    name: str, kinds: str, search: str, monkeypatch
+) -> None:
+    """The membership attack's k nearest distances, grouped scan and k-d tree, against brute force in one-hot space."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from synth_pipelines.quality import attacks
+
+    real, rows, meta = _corpus_case(name, kinds)
+    numeric, categorical = attacks._column_kinds(real, meta)
+    index, queries = attacks._encode([real, rows], real, numeric, categorical)
+    monkeypatch.setattr(attacks, "KD_TREE_WIDTH", 10_000 if search == "kd_tree" else -1)
+    for k in (1, 5):
+        brute = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(index.one_hot())
+        expected = np.square(brute.kneighbors(queries.one_hot())[0])
+        np.testing.assert_allclose(attacks.k_nearest_squared(index, queries, k), expected, rtol=1e-9, atol=1e-9)
