@@ -111,9 +111,11 @@ def run_script(model_path: str, kinds: dict[str, str], rows: int, out: Path) -> 
 def run_plain_sdv(model_path: str, rows: int, out: Path) -> dict:
     from synth_pipelines.training.synthesizers import load_model
 
-    synthesizer = load_model(Path(model_path)).synthesizer
+    model = load_model(Path(model_path))
+    # The SDV synthesizer itself: a TreatedModel (rare levels, kept and id columns) wraps it as `inner`.
+    synthesizer = getattr(model, "inner", model).synthesizer
     started = time.perf_counter()
-    frame = synthesizer.sample(rows)["data"]
+    frame = synthesizer.sample(rows)["data"]  # SDV 2's sample returns {"data": frame}
     frame.to_parquet(out, compression="zstd", index=False)
     return {"seconds": time.perf_counter() - started}
 
