@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 MAX_ROWS = 1_000_000
-NON_DP_SYNTHESIZERS = ("gaussian_copula", "ctgan", "tvae", "copulagan")
+NON_DP_SYNTHESIZERS = ("gaussian_copula", "ctgan", "tvae", "copulagan", "argn")
 DP_SYNTHESIZERS = ("dp_gaussian_copula", "dp_ctgan", "dp_tvae", "dp_mst")
 # Generates from the request's schema alone: no dataset, no training, no ε.
 SCHEMA_ONLY = "schema_only"
@@ -212,7 +212,8 @@ class QualitySpec(_Strict):
 
 
 # Synthesizers that generate conditionally (fixed values, exact counts); a DP model cannot.
-CONDITIONAL_SYNTHESIZERS = NON_DP_SYNTHESIZERS + (SCHEMA_ONLY,)
+# argn draws column after column in a fixed order: it cannot fix a later column's value.
+CONDITIONAL_SYNTHESIZERS = tuple(n for n in NON_DP_SYNTHESIZERS if n != "argn") + (SCHEMA_ONLY,)
 # Column kinds a condition may fix: one value of a level or a number, never an id, a date or free text.
 CONDITION_SDTYPES = ("categorical", "boolean", "ordinal", "numerical")
 

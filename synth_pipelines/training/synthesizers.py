@@ -298,6 +298,12 @@ def fit_model(
         from synth_pipelines.training.dp import fit_dp_model
 
         return fit_dp_model(data, schema, spec, privacy, device=device, seed=seed)
+    if spec.name == "argn":
+        from synth_pipelines.training.argn import fit_argn
+
+        columns = next(iter(metadata.to_dict()["tables"].values()))["columns"]
+        sdtypes = {name: meta.get("sdtype") for name, meta in columns.items()}
+        return fit_argn(data, sdtypes, spec.epochs, spec.batch_size, device, seed)
     import torch
 
     torch.manual_seed(seed)

@@ -37,10 +37,11 @@ FIT_ROWS_CAP: dict[str, int | None] = {
     "copulagan": 50_000,
     "ctgan": 50_000,
     "tvae": 50_000,
+    "argn": 50_000,
 }
 NEURAL_MAX_LEVELS = 200
 RARE = "__rare_level__"
-NEURAL = ("ctgan", "tvae", "copulagan")
+NEURAL = ("ctgan", "tvae", "copulagan", "argn")
 
 
 @dataclass
