@@ -446,8 +446,8 @@ class DPSGD:
         One flat noise draw covers every parameter (Opacus' secure-mode sampler on a flat
         reference: the same distribution per coordinate as a draw per parameter, with far fewer
         calls). On the CPU the next step's draw is made in a background thread while this step's
-        forward and backward pass run: it needs no data, and torch releases the GIL while it
-        samples. Only that thread touches the noise generator once it has started.
+        forward and backward pass run (only when torch itself runs on one thread): it needs no data,
+        and torch releases the GIL while it samples. Only that thread touches the noise generator once it has started.
         """
         params = list(parameters)
         totals = [param.grad if param.grad is not None else torch.zeros_like(param) for param in params]
@@ -477,7 +477,9 @@ class DPSGD:
             if pending is not None:
                 pending[1].result()  # a draw of another size (not in this module's loops): finish, discard
             noise = self._draw(numel, device)
-        if device.type == "cpu" and self.steps_counted + 1 < self.plan.steps:
+        # Prefetch only when torch computes on one thread: beside torch's own pool of every core, the draw's
+        # thread oversubscribed the CPU and made each DP epoch 2-3x slower (benchmarks/results/dp_sgd_cost.md).
+        if device.type == "cpu" and torch.get_num_threads() == 1 and self.steps_counted + 1 < self.plan.steps:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dp-sgd-noise")
             self._pending = (numel, self._pool.submit(self._draw, numel, device))
