@@ -34,7 +34,9 @@ NON_DP_SYNTHESIZERS = ("gaussian_copula", "ctgan", "tvae", "copulagan", "argn")
 DP_SYNTHESIZERS = ("dp_gaussian_copula", "dp_ctgan", "dp_tvae", "dp_mst")
 # Generates from the request's schema alone: no dataset, no training, no ε.
 SCHEMA_ONLY = "schema_only"
-SYNTHESIZER_NAMES = NON_DP_SYNTHESIZERS + DP_SYNTHESIZERS + (SCHEMA_ONLY,)
+# The pipeline picks the synthesizer (training/auto.py) and the manifest says which and why.
+AUTO = "auto"
+SYNTHESIZER_NAMES = NON_DP_SYNTHESIZERS + DP_SYNTHESIZERS + (SCHEMA_ONLY, AUTO)
 # Quality settings that compare with real rows: a schema_only request has none.
 REAL_DATA_QUALITY = ("min_overall", "max_mia_auc", "min_tstr_ratio", "target_column", "holdout_uri")
 # Which compressions each output format can carry.
@@ -107,6 +109,12 @@ class SynthesizerSpec(_Strict):
     )
     epochs: int = Field(default=300, ge=1, le=10_000, description="Training epochs (neural synthesizers)")
     batch_size: int = Field(default=500, ge=10, le=100_000, description="Training batch size (neural synthesizers)")
+    max_train_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=86_400,
+        description="With name auto: the training time the pick must fit (argn also stops its fit there)",
+    )
 
     @property
     def is_dp(self) -> bool:
@@ -115,6 +123,20 @@ class SynthesizerSpec(_Strict):
     @property
     def is_schema_only(self) -> bool:
         return self.name == SCHEMA_ONLY
+
+    @property
+    def is_auto(self) -> bool:
+        return self.name == AUTO
+
+    @model_validator(mode="after")
+    def _train_budget(self) -> SynthesizerSpec:
+        if self.max_train_seconds is not None and self.name not in (AUTO, "argn"):
+            raise _refuse(
+                "max_train_seconds",
+                f"is not allowed for {self.name!r}; allowed with auto (the pick must fit it) and argn (its fit "
+                "stops there)",
+            )
+        return self
 
     @model_validator(mode="after")
     def _gan_batch(self) -> SynthesizerSpec:
@@ -439,7 +461,7 @@ class SynthesisRequest(_Strict):
         """Conditions add up to `rows`, need a synthesizer that can condition, and fit the declared schema."""
         if self.conditions is None:
             return self
-        if self.synthesizer.name not in CONDITIONAL_SYNTHESIZERS:
+        if self.synthesizer.name not in CONDITIONAL_SYNTHESIZERS + (AUTO,):
             raise _refuse(
                 "conditions",
                 f"synthesizer {self.synthesizer.name!r} cannot generate with fixed values (the DP models sample "
@@ -477,19 +499,23 @@ class SynthesisRequest(_Strict):
 
     @model_validator(mode="after")
     def _privacy_matches_synthesizer(self) -> SynthesisRequest:
+        # auto with a privacy block picks a DP synthesizer, so it is held to a DP request's rules.
+        dp = self.synthesizer.is_dp or (self.synthesizer.is_auto and self.privacy is not None)
+        if self.synthesizer.is_auto and self.privacy is not None and self.conditions is not None:
+            raise _refuse("conditions", "auto with privacy picks a DP synthesizer, and DP models cannot fix values")
         if self.synthesizer.is_dp and self.privacy is None:
             raise _refuse(
                 "privacy",
                 f"synthesizer {self.synthesizer.name!r} is differentially private and needs a privacy block "
                 '(e.g. "privacy": {"epsilon": 1.0})',
             )
-        if self.privacy is not None and not self.synthesizer.is_dp:
+        if self.privacy is not None and not dp:
             raise _refuse(
                 "privacy",
-                f"a privacy block needs a DP synthesizer ({', '.join(DP_SYNTHESIZERS)}); "
+                f"a privacy block needs a DP synthesizer ({', '.join(DP_SYNTHESIZERS)}) or auto; "
                 f"{self.synthesizer.name!r} gives no privacy guarantee",
             )
-        if self.synthesizer.is_dp:
+        if dp:
             from synth_pipelines.core.table_schema import DP_SCHEMA_HELP, dp_domain_problems
 
             if self.schema_ is None:

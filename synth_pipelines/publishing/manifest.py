@@ -46,6 +46,8 @@ def build_manifest(
         "code_version": synth_pipelines.__version__,
         **run_ids,
     }
+    if training_record.get("auto"):  # `auto`: which synthesizer the run picked, and why
+        manifest["synthesizer"].update(training_record["auto"])
     if request.privacy is None:
         manifest["synthesizer"]["train_seconds"] = training_record["train_seconds"]
         # A bounded training sample (training/treated.py): how many rows the fit saw, of how many.

@@ -201,9 +201,16 @@ class ARGNModel:
 
 
 def fit_argn(
-    data: pd.DataFrame, sdtypes: dict[str, str | None], epochs: int, batch_size: int, device: str, seed: int
+    data: pd.DataFrame,
+    sdtypes: dict[str, str | None],
+    epochs: int,
+    batch_size: int,
+    device: str,
+    seed: int,
+    max_seconds: float | None = None,
 ) -> ARGNModel:
-    """Fit on `data` (every column modelled, kinds from `sdtypes`); at most `epochs` epochs, early-stopped."""
+    """Fit on `data` (every column modelled, kinds from `sdtypes`): at most `epochs` epochs, early-stopped,
+    and no epoch begun after `max_seconds` (the best epoch so far is kept)."""
     import torch
 
     started = time.perf_counter()
@@ -221,6 +228,7 @@ def fit_argn(
     batch_size = max(1, min(batch_size, len(train) // MIN_STEPS))
     optimizer = torch.optim.Adam(network.parameters(), lr=LEARNING_RATE)
     best, best_state, stale, curve = float("inf"), None, 0, []
+    stopped = "early stopping or epochs"
     for epoch in range(epochs):
         network.train()
         shuffled = torch.randperm(len(train), generator=generator)
@@ -240,6 +248,9 @@ def fit_argn(
             stale += 1
             if stale >= PATIENCE and epoch + 1 >= MIN_EPOCHS:
                 break
+        if max_seconds is not None and time.perf_counter() - started > max_seconds:
+            stopped = "max_train_seconds"
+            break
     from synth_pipelines.training.device import device_name
 
     record = {
@@ -247,6 +258,7 @@ def fit_argn(
         "epochs": len(curve),
         "batch_size": batch_size,
         "best_epoch": min(curve, key=lambda c: c["validation_loss"])["epoch"] if curve else 0,
+        "stopped_by": stopped,
         "train_seconds": round(time.perf_counter() - started, 3),
         "training_rows": len(data),
         "device": device,

@@ -303,7 +303,7 @@ def fit_model(
 
         columns = next(iter(metadata.to_dict()["tables"].values()))["columns"]
         sdtypes = {name: meta.get("sdtype") for name, meta in columns.items()}
-        return fit_argn(data, sdtypes, spec.epochs, spec.batch_size, device, seed)
+        return fit_argn(data, sdtypes, spec.epochs, spec.batch_size, device, seed, spec.max_train_seconds)
     import torch
 
     torch.manual_seed(seed)

@@ -12,9 +12,10 @@ from synth_pipelines.executors import TRAINING_OP_TAGS
 from synth_pipelines.generation.export import kinds_of
 from synth_pipelines.privacy.ledger import charge_training, entries_markdown
 from synth_pipelines.resources import ComputeResource, PrivacyLedgerResource, WorkAreaResource
+from synth_pipelines.training.auto import pick
 from synth_pipelines.training.conditions import data_condition_problems
 from synth_pipelines.training.synthesizers import fit_model, save_model
-from synth_pipelines.training.treated import fit_treated
+from synth_pipelines.training.treated import FIT_ROWS_CAP, fit_treated
 
 from ..failures import refused
 from ..partitions import requests_partitions
@@ -55,7 +56,12 @@ def trained_model(
     privacy_ledger: PrivacyLedgerResource,
 ) -> dg.Output[TrainedModel]:
     """The fitted synthesizer (stored in the private work area) and its training record."""
-    request = synthesis_request
+    # `auto` becomes a named synthesizer here, before the budget is charged (the ledger names the mechanism).
+    modelled = len(dataset_profile.columns_with("modelled"))
+    cap = FIT_ROWS_CAP["argn"] or 0
+    rows = None if validated_dataset.train_rows is None else min(validated_dataset.train_rows, cap)
+    choice = pick(synthesis_request, rows, modelled)
+    request = synthesis_request.model_copy(update={"synthesizer": choice.spec})
     device, _ = compute.resolve()
     # A schema_only request has no rows: its model is the schema.
     train = pd.DataFrame() if request.schema_only else pd.read_parquet(validated_dataset.train_path)
@@ -87,11 +93,14 @@ def trained_model(
     path = work_area.folder(request.request_id, "model") / "model.pkl"
     save_model(model, path)
     record = dict(model.training_record)
+    if synthesis_request.synthesizer.is_auto:
+        record["auto"] = choice.record()
     # Loss values are statistics of real rows that no mechanism noised: the owner's alone.
     loss_curve = record.pop("loss_curve", None) or []
     (work_area.folder(request.request_id, "model") / "loss_curve.json").write_text(json.dumps(loss_curve))
     metadata_out: dict = {
         "synthesizer": record["synthesizer"],
+        **({"picked_because": record["auto"]["why"]} if "auto" in record else {}),
         "device": record["device"],
         "device_name": record["device_name"],
     }
