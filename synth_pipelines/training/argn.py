@@ -30,7 +30,14 @@ import pandas as pd
 MAX_BINS = 64
 WITHIN_BIN = 33  # quantile points per bin (the bin's min, max and 31 between)
 EMBEDDING = 16
+# A head's input is the embeddings of every column before it: on a wide table the embeddings shrink so
+# that the widest input stays near CONTEXT_WIDTH (a head's cost grows with it, and there is one per column).
+CONTEXT_WIDTH = 512
+MIN_EMBEDDING = 2
 HIDDEN = 128
+# ... and the heads narrow too, so a wide table's fit costs about what a narrow one's does per row.
+HIDDEN_BUDGET = 4096
+MIN_HIDDEN = 32
 PATIENCE = 4
 # A small table still gets at least MIN_STEPS optimiser steps per epoch (the batch shrinks to allow it)
 # and MIN_EPOCHS epochs before early stopping may end the fit.
@@ -124,22 +131,32 @@ def tokens_of(column: pd.Series, sdtype: str | None) -> Tokens:
     return Tokens(str(column.name), "levels", levels=list(present_levels), has_missing=bool(column.isna().any()))
 
 
+def embedding_width(columns: int) -> int:
+    return max(MIN_EMBEDDING, min(EMBEDDING, CONTEXT_WIDTH // max(columns, 1)))
+
+
+def hidden_width(columns: int) -> int:
+    return max(MIN_HIDDEN, min(HIDDEN, HIDDEN_BUDGET // max(columns, 1)))
+
+
 def _network(sizes: list[int]) -> Any:
     import torch
     from torch import nn
+
+    width, hidden = embedding_width(len(sizes)), hidden_width(len(sizes))
 
     class ARGN(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.sizes = sizes
-            self.embed = nn.ModuleList([nn.Linear(k, EMBEDDING, bias=False) for k in sizes])
-            self.hidden = nn.ModuleList([nn.Linear(max(j, 1) * EMBEDDING, HIDDEN) for j in range(len(sizes))])
-            self.hidden2 = nn.ModuleList([nn.Linear(HIDDEN, HIDDEN) for _ in sizes])
-            self.out = nn.ModuleList([nn.Linear(HIDDEN, k) for k in sizes])
+            self.embed = nn.ModuleList([nn.Linear(k, width, bias=False) for k in sizes])
+            self.hidden = nn.ModuleList([nn.Linear(max(j, 1) * width, hidden) for j in range(len(sizes))])
+            self.hidden2 = nn.ModuleList([nn.Linear(hidden, hidden) for _ in sizes])
+            self.out = nn.ModuleList([nn.Linear(hidden, k) for k in sizes])
 
         def head(self, j: int, embeddings: list[torch.Tensor], rows: int) -> torch.Tensor:
             device = next(self.parameters()).device
-            context = torch.cat(embeddings[:j], 1) if j else torch.zeros(rows, EMBEDDING, device=device)
+            context = torch.cat(embeddings[:j], 1) if j else torch.zeros(rows, width, device=device)
             hidden = torch.relu(self.hidden[j](context))
             hidden = torch.relu(self.hidden2[j](hidden)) + hidden
             return self.out[j](hidden)
@@ -211,6 +228,28 @@ def fit_argn(
 ) -> ARGNModel:
     """Fit on `data` (every column modelled, kinds from `sdtypes`): at most `epochs` epochs, early-stopped,
     and no epoch begun after `max_seconds` (the best epoch so far is kept)."""
+    import torch
+
+    # One thread on the CPU: the heads' small products gain nothing from a second one, and beside another
+    # busy process torch's two spinning threads made an epoch of caravan 9x slower (46 s against 5 s).
+    threads = torch.get_num_threads()
+    if device == "cpu":
+        torch.set_num_threads(1)
+    try:
+        return _fit(data, sdtypes, epochs, batch_size, device, seed, max_seconds)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(
+    data: pd.DataFrame,
+    sdtypes: dict[str, str | None],
+    epochs: int,
+    batch_size: int,
+    device: str,
+    seed: int,
+    max_seconds: float | None,
+) -> ARGNModel:
     import torch
 
     started = time.perf_counter()
