@@ -10,8 +10,9 @@ Every column becomes a token per row:
 The network factorises p(row) = Π_j p(token_j | tokens before j), in the table's column order. Each
 column has an embedding (a bias-free linear layer on its one-hot) and a head: two layers on the
 concatenated embeddings of the columns before it, then the logits of its tokens. Training minimises
-the summed cross-entropy with Adam, stops when the loss on a held-back tenth of the rows has not
-improved for PATIENCE epochs (or after `epochs`), and keeps the best epoch's weights. Sampling draws
+the summed cross-entropy with Adam, cuts the step on a plateau of the loss on a held-back tenth of
+the rows, stops when that loss has not improved for PATIENCE epochs (or after `epochs`), and keeps the
+best epoch's weights. Sampling draws
 column after column from (seed) alone, so any chunk can be made again alone.
 
 Not differentially private: the bin quantiles and levels are statistics of the training rows, as
@@ -38,13 +39,15 @@ HIDDEN = 128
 # ... and the heads narrow too, so a wide table's fit costs about what a narrow one's does per row.
 HIDDEN_BUDGET = 4096
 MIN_HIDDEN = 32
-PATIENCE = 4
+PATIENCE = 5
 # A small table still gets at least MIN_STEPS optimiser steps per epoch (the batch shrinks to allow it)
 # and MIN_EPOCHS epochs before early stopping may end the fit.
 MIN_STEPS = 10
 MIN_EPOCHS = 5
 VALIDATION_SHARE = 0.1
 LEARNING_RATE = 2e-3
+LR_DECAY = 0.3
+LR_PATIENCE = 1
 NUMERIC_SDTYPES = ("numerical", "datetime")
 
 
@@ -266,6 +269,8 @@ def _fit(
     sizes = [t.size for t in tokens]
     batch_size = max(1, min(batch_size, len(train) // MIN_STEPS))
     optimizer = torch.optim.Adam(network.parameters(), lr=LEARNING_RATE)
+    # On a plateau the step shrinks (from the best weights so far) before early stopping gives up.
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=LR_DECAY, patience=LR_PATIENCE)
     best, best_state, stale, curve = float("inf"), None, 0, []
     stopped = "early stopping or epochs"
     for epoch in range(epochs):
@@ -280,6 +285,7 @@ def _fit(
         with torch.no_grad():
             held_loss = _held_out_score(_losses(network, validation), sizes)
         curve.append({"epoch": epoch + 1, "validation_loss": held_loss})
+        scheduler.step(held_loss)
         if held_loss < best - 1e-4:
             best, stale = held_loss, 0
             best_state = {k: v.detach().to("cpu").clone() for k, v in network.state_dict().items()}
