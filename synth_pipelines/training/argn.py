@@ -12,8 +12,8 @@ column has an embedding (a bias-free linear layer on its one-hot) and a head: tw
 concatenated embeddings of the columns before it, then the logits of its tokens. Training minimises
 the summed cross-entropy with Adam, cuts the step on a plateau of the loss on a held-back tenth of
 the rows, stops when that loss has not improved for PATIENCE epochs (or after `epochs`), and keeps the
-best epoch's weights. Sampling draws
-column after column from (seed) alone, so any chunk can be made again alone.
+best epoch's weights. Sampling draws column after column from (seed) alone, so any chunk can be made
+again alone.
 
 Not differentially private: the bin quantiles and levels are statistics of the training rows, as
 an SDV model's marginals are. The model keeps no training row.
