@@ -160,11 +160,38 @@ def generate_chunks(context: dg.OpExecutionContext, group: ChunkGroup) -> list[W
 
 @dg.op
 def collect_chunks(
-    context: dg.OpExecutionContext, groups: list[list[WrittenChunk]], trained_model: TrainedModel
+    context: dg.OpExecutionContext,
+    groups: list[list[WrittenChunk]],
+    synthesis_request: SynthesisRequest,
+    trained_model: TrainedModel,
+    work_area: WorkAreaResource,
 ) -> ChunkSet:
-    ordered = sorted((c for group in groups for c in group), key=lambda c: c.index)
+    """Every planned chunk, in order: as its step reported it, or else found complete on disk.
+
+    The plan, not the fan-in, says which chunks make the export. A run resumed from failure loads the
+    outputs of the chunk steps its parent finished; where such an output does not arrive (seen once, on
+    a loaded machine, when one step had finished before its run worker was killed), the chunk file that
+    step wrote is still on disk, checked complete by its row count. A chunk in neither place fails the step.
+    """
+    request = synthesis_request
+    key = _generation_key(trained_model.model_path, request.seed, request.chunk_rows, request.condition_list)
+    folder = work_area.folder(request.request_id, "chunks", key)
+    reported = {c.index: c for group in groups for c in group}
+    ordered, recovered = [], 0
+    for index, size in enumerate(chunk_plan(request.rows, request.chunk_rows)):
+        chunk = reported.get(index)
+        if chunk is None:
+            path = chunk_path(folder, index)
+            if not chunk_is_complete(path, size):
+                raise dg.Failure(f"chunk {index} was reported by no chunk step and is not complete at {path}")
+            chunk = WrittenChunk(index, size, str(path), chunk_seed(request.seed, index), reused=True)
+            recovered += 1
+        ordered.append(chunk)
     rows = sum(c.rows for c in ordered)
-    context.add_output_metadata({"chunks": len(ordered), "dagster/row_count": rows})
+    context.log.info(f"collected {len(groups)} chunk steps: {len(reported)} chunks reported, {recovered} found on disk")
+    if recovered:
+        context.log.warning(f"{recovered} chunks were not reported by a chunk step of this run; found complete on disk")
+    context.add_output_metadata({"chunks": len(ordered), "chunks_found_on_disk": recovered, "dagster/row_count": rows})
     return ChunkSet(chunks=ordered, rows=rows, kinds=trained_model.kinds)
 
 
@@ -172,7 +199,7 @@ def collect_chunks(
 def synthetic_chunks(synthesis_request: SynthesisRequest, trained_model: TrainedModel) -> ChunkSet:
     """ceil(rows / chunk_rows) chunks, each sampled from its own seed, in parallel steps."""
     groups = plan_chunks(synthesis_request, trained_model)
-    return collect_chunks(groups.map(generate_chunks).collect(), trained_model)
+    return collect_chunks(groups.map(generate_chunks).collect(), synthesis_request, trained_model)
 
 
 def peak_rss_bytes() -> int:
