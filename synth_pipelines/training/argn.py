@@ -244,15 +244,8 @@ def fit_argn(
         torch.set_num_threads(threads)
 
 
-def _fit(
-    data: pd.DataFrame,
-    sdtypes: dict[str, str | None],
-    epochs: int,
-    batch_size: int,
-    device: str,
-    seed: int,
-    max_seconds: float | None,
-) -> ARGNModel:
+def _fit(data, sdtypes, epochs, batch_size, device, seed, max_seconds) -> ARGNModel:
+    """fit_argn's body, on the thread count fit_argn set."""
     import torch
 
     started = time.perf_counter()
