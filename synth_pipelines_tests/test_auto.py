@@ -74,11 +74,13 @@ def test_a_dp_auto_run_charges_the_picked_mechanism(settings) -> None:
         privacy={"epsilon": 1.0},
         schema=adult_schema_dict(),
         rows=1500,
+        quality={"target_column": "income"},
     )
     ok, manifest_path, error = run_request(request, settings, DagsterInstance.ephemeral())
     assert ok, error
     manifest = json.loads(manifest_path.read_text())
     assert manifest["synthesizer"]["picked"] == "dp_mst"
+    assert manifest["privacy"]["target"] == "income"  # the request's target reaches the fit (a public choice)
     assert 0.99 <= manifest["privacy"]["epsilon_total"] <= 1.0
     (entry,) = PrivacyLedger(settings.ledger_url).entries()
     assert (entry["request_id"], entry["mechanism"], entry["epsilon"]) == ("auto-dp", "dp_mst", 1.0)

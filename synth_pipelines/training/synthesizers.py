@@ -281,6 +281,7 @@ def fit_model(
     device: str = "cpu",
     seed: int = 0,
     schema: Any = None,
+    target: str | None = None,
 ) -> FittedModel:
     """Fit the synthesizer the request names on `data`.
 
@@ -297,7 +298,7 @@ def fit_model(
     if spec.is_dp:
         from synth_pipelines.training.dp import fit_dp_model
 
-        return fit_dp_model(data, schema, spec, privacy, device=device, seed=seed)
+        return fit_dp_model(data, schema, spec, privacy, device=device, seed=seed, target=target)
     if spec.name == "argn":
         from synth_pipelines.training.argn import fit_argn
 

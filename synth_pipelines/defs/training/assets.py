@@ -70,7 +70,14 @@ def trained_model(
     context.log.info(f"fitting {request.synthesizer.name} on {device}")
     if private or request.schema_only:
         model = fit_model(
-            train, None, request.synthesizer, request.privacy, device=device, seed=request.seed, schema=request.schema
+            train,
+            None,
+            request.synthesizer,
+            request.privacy,
+            device=device,
+            seed=request.seed,
+            schema=request.schema,
+            target=request.quality.target_column,  # public: dp_mst joins it to every clique
         )
     else:
         table_metadata = model_metadata(dataset_profile.metadata, request.schema)

@@ -100,8 +100,12 @@ def fit_dp_model(
     device: str = "cpu",
     seed: int = 0,
     private: bool = True,
+    target: str | None = None,
 ) -> Any:
     """Fit a DP synthesizer within `privacy`'s budget on the schema's public domain.
+
+    `target` (the request's `quality.target_column`, public) shapes dp_mst's cliques; the other DP
+    synthesizers do not use it.
 
     `private=False` fits the same model with no noise and no clipping (the like-for-like
     baseline of the privacy benchmark and the broken variant of the audit); it is never
@@ -163,7 +167,7 @@ def fit_dp_model(
         from synth_pipelines.training.dp.mst import fit_mst
 
         rho = zcdp_rho(privacy.epsilon, delta) * CALIBRATION_MARGIN
-        model, rho_by_stage = fit_mst(domain, data, rho, iterations=spec.epochs, private=private)
+        model, rho_by_stage = fit_mst(domain, data, rho, iterations=spec.epochs, private=private, target=target)
         spent_pre = zcdp_epsilon(rho_by_stage["one_way"], delta)
         spent_total = zcdp_epsilon(sum(rho_by_stage.values()), delta)
         spent_train = spent_total - spent_pre
@@ -171,11 +175,13 @@ def fit_dp_model(
         training = {
             "accountant": "zCDP (OpenDP discrete Gaussian histograms and noisy max), converted to (ε, δ) once by RDP",
             "mechanism": "MST: OpenDP discrete Gaussian 1-way histograms (preprocessing), OpenDP noisy max spanning "
-            "tree selection + discrete Gaussian 2-way histograms (training), mbi mirror descent",
+            f"tree selection + discrete Gaussian {'target × edge 3-way' if model.target else '2-way'} histograms "
+            "(training), mbi mirror descent",
             "rho": sum(rho_by_stage.values()),
             "rho_by_stage": rho_by_stage,
             "estimation_iterations": spec.epochs,
             "tree": [list(edge) for edge in model.edges],
+            "target": model.target,  # public: the request's target_column, when it is joined to every clique
         }
         epochs, batch_size = spec.epochs, None
         loss_curve = []

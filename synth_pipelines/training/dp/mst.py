@@ -16,6 +16,11 @@ The rows reach three zCDP mechanisms, ρ = zcdp_rho(ε, δ) split in thirds as i
    row moves by at most 1;
 3. the selected 2-way histograms, OpenDP's discrete Gaussian.
 
+With a target (the request's `quality.target_column`, public; at most MST_TARGET_SLOTS slots) the
+model is tree-augmented naive Bayes: the tree is spanned over the other columns, and each tree edge
+(a, b) is measured as the 3-way histogram (target, a, b), so the target's dependence on every column
+is measured, not inferred along the tree. The number of mechanisms and their ρ are the same.
+
 OpenDP states each mechanism's ρ; the sum is converted to (ε, δ) once. Everything after is
 post-processing: mbi's mirror descent (`synthesizer.epochs` iterations, public) fits a
 graphical model to the noisy measurements, and the model keeps only its tree's 2-way
@@ -50,6 +55,7 @@ from synth_pipelines.privacy.domain import (
 
 MST_BINS = 32  # coarse bins of a numeric column whose fine bins are not one per integer (plus its first bin)
 MST_INTEGER_BINS = 128  # integer columns with at most this many values keep one slot per value
+MST_TARGET_SLOTS = 32  # a target with more slots is not joined to every clique (the cliques would grow too large)
 STAGE_SHARES = {"one_way": 1 / 3, "selection": 1 / 3, "two_way": 1 / 3}
 
 
@@ -153,20 +159,35 @@ class DPMST:
 
     name = "dp_mst"
 
-    def __init__(self, schema: PrivateSchema, columns: list[MSTColumn], edges: list[tuple[str, str]], marginals):
+    def __init__(
+        self,
+        schema: PrivateSchema,
+        columns: list[MSTColumn],
+        edges: list[tuple[str, str]],
+        marginals,
+        target: str | None = None,
+    ):
         self.schema = schema
         self.columns = columns
         self.edges = edges
-        self.marginals = marginals  # {"root": (name, 1-way), (parent, child): parent × child table}
+        # {"root": (name, 1-way), (parent, child): parent × child table}; with a target, "root" is the target's
+        # 1-way, (target, first column) its 2-way, and (parent, child) the target × parent × child table.
+        self.marginals = marginals
+        self.target = target
         self.training_record: dict = {}
 
+    @property
+    def root(self) -> str:
+        """The first modelled column that is not the target: where the walk over the tree starts."""
+        return next(c.spec.name for c in self.columns if c.spec.name != self.target)
+
     def _plan(self) -> list[tuple[str, str]]:
-        """(parent, child) pairs, breadth first from the first modelled column."""
-        neighbours: dict[str, list[str]] = {c.spec.name: [] for c in self.columns}
+        """(parent, child) pairs, breadth first from the root."""
+        neighbours: dict[str, list[str]] = {c.spec.name: [] for c in self.columns if c.spec.name != self.target}
         for a, b in self.edges:
             neighbours[a].append(b)
             neighbours[b].append(a)
-        root = self.columns[0].spec.name
+        root = self.root
         seen, queue, plan = {root}, [root], []
         while queue:
             parent = queue.pop(0)
@@ -180,13 +201,22 @@ class DPMST:
     def sample(self, num_rows: int, seed: int) -> pd.DataFrame:
         rng = np.random.default_rng(seed)
         by_name = {c.spec.name: c for c in self.columns}
-        root, table = self.marginals["root"]
+        first, table = self.marginals["root"]
         slots = {
-            root: _draw(rng, np.broadcast_to(_allowed(table, by_name[root]), (1, len(table))), np.zeros(num_rows, int))
+            first: _draw(
+                rng, np.broadcast_to(_allowed(table, by_name[first]), (1, len(table))), np.zeros(num_rows, int)
+            )
         }
+        hub = self.target
+        if hub is not None:
+            slots[self.root] = _draw(rng, _allowed(self.marginals[(hub, self.root)], by_name[self.root]), slots[hub])
         for parent, child in self._plan():
             joint = self.marginals[(parent, child)]
-            slots[child] = _draw(rng, _allowed(joint, by_name[child]), slots[parent])
+            if hub is None:
+                slots[child] = _draw(rng, _allowed(joint, by_name[child]), slots[parent])
+            else:  # target × parent × child: the child given (target, parent)
+                given = slots[hub] * joint.shape[1] + slots[parent]
+                slots[child] = _draw(rng, _allowed(joint.reshape(-1, joint.shape[-1]), by_name[child]), given)
         frame = {}
         for column in self.columns:
             frame[column.spec.name] = _decode(column, slots[column.spec.name], rng).reset_index(drop=True)
@@ -207,10 +237,9 @@ def _draw(rng: np.random.Generator, conditionals: np.ndarray, parent: np.ndarray
     cdf[:, -1] = np.inf
     u = rng.random(len(parent))
     out = np.empty(len(parent), dtype=int)
-    for value in range(len(conditionals)):
+    for value in np.unique(parent):
         rows = parent == value
-        if rows.any():
-            out[rows] = np.searchsorted(cdf[value], u[rows], side="right")
+        out[rows] = np.searchsorted(cdf[value], u[rows], side="right")
     return np.minimum(out, conditionals.shape[1] - 1)
 
 
@@ -226,8 +255,21 @@ def _decode(column: MSTColumn, slot: np.ndarray, rng: np.random.Generator) -> pd
     return decode_numeric(spec, fine_slot, rng.random(len(slot)))
 
 
+def mst_target(columns: list[MSTColumn], target: str | None) -> str | None:
+    """The target the cliques are joined to, or None: a public choice (the request's column and the schema)."""
+    sizes = {c.spec.name: c.size for c in columns}
+    if target not in sizes or len(columns) < 2 or sizes[target] > MST_TARGET_SLOTS:
+        return None
+    return target
+
+
 def fit_mst(
-    domain: PrivateSchema, data: pd.DataFrame, rho: float, iterations: int, private: bool = True
+    domain: PrivateSchema,
+    data: pd.DataFrame,
+    rho: float,
+    iterations: int,
+    private: bool = True,
+    target: str | None = None,
 ) -> tuple[DPMST, dict[str, float]]:
     """(model, ρ spent per stage as OpenDP states it). `private=False` is the noise-free twin (never a request)."""
     columns = [mst_column(spec) for spec in domain.columns]
@@ -235,8 +277,12 @@ def fit_mst(
         return DPMST(domain, [], [], {}), dict.fromkeys(STAGE_SHARES, 0.0)
     sizes = {c.spec.name: c.size for c in columns}
     codes = encode(columns, data)
+    hub = mst_target(columns, target)
+    features = [name for name in sizes if name != hub]
     if len(columns) == 1:
         shares = {"one_way": 1.0, "selection": 0.0, "two_way": 0.0}
+    elif len(features) == 1:  # the target and one column: their 2-way histogram, no tree to choose
+        shares = {"one_way": 0.5, "selection": 0.0, "two_way": 0.5}
     else:
         shares = STAGE_SHARES
     budget = {stage: (rho * share if private else 1e12) for stage, share in shares.items()}
@@ -251,17 +297,28 @@ def fit_mst(
 
     one_way = {name: measure((name,), budget["one_way"] / len(columns), "one_way") for name in sizes}
     edges: list[tuple[str, str]] = []
-    if len(columns) > 1:
-        edges, spent["selection"] = _select_tree(codes, sizes, one_way, budget["selection"])
-        for edge in edges:
-            measure(edge, budget["two_way"] / len(edges), "two_way")
+    if len(features) > 1:
+        edges, spent["selection"] = _select_tree(
+            codes, {n: sizes[n] for n in features}, {n: one_way[n] for n in features}, budget["selection"]
+        )
+    cliques: list[tuple[str, ...]] = [(hub, *edge) if hub else edge for edge in edges]
+    if hub is not None and not edges:
+        cliques = [(hub, features[0])]
+    for clique in cliques:
+        measure(clique, budget["two_way"] / len(cliques), "two_way")
     mbi = _mbi()
     mbi_domain = mbi.Domain(list(sizes), list(sizes.values()))
     measurements = [mbi.LinearMeasurement(noisy, clique, stddev=scale) for clique, noisy, scale in measured]
     fitted = mbi.estimation.MirrorDescent().estimate(mbi_domain, measurements, iters=iterations)
-    root = columns[0].spec.name
-    marginals: dict = {"root": (root, np.asarray(fitted.project((root,)).datavector(flatten=False), dtype=float))}
-    model = DPMST(domain, columns, edges, marginals)
+
+    def table(*names: str) -> np.ndarray:
+        return np.asarray(fitted.project(names).datavector(flatten=False), dtype=float)
+
+    model = DPMST(domain, columns, edges, {}, target=hub)
+    first = hub or model.root
+    model.marginals["root"] = (first, table(first))
+    if hub is not None:
+        model.marginals[(hub, model.root)] = table(hub, model.root)
     for parent, child in model._plan():
-        marginals[(parent, child)] = np.asarray(fitted.project((parent, child)).datavector(flatten=False), dtype=float)
+        model.marginals[(parent, child)] = table(parent, child) if hub is None else table(hub, parent, child)
     return model, spent
