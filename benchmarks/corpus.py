@@ -150,7 +150,7 @@ def _military_schema() -> dict[str, Any]:
     # openintro::military's documentation: the levels of each column; rank is a pay-grade number (1-12 assumed).
     return _schema(
         {
-            "grade": ("categorical", {"category_values": ["enlisted", "officer", "warrant"]}),
+            "grade": ("categorical", {"category_values": ["enlisted", "officer", "warrant officer"]}),
             "branch": ("categorical", {"category_values": ["air force", "army", "marine corps", "navy"]}),
             "gender": ("categorical", {"category_values": ["female", "male"]}),
             "race": (
