@@ -122,7 +122,10 @@ def encoded(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
         if column["sdtype"] in ("categorical", "boolean"):
             values = schema.column_parameters(name).get("category_values")
             levels = [str(v) for v in values] if values else ["False", "True"]
-            out[name] = pd.Categorical(frame[name].map(lambda v: None if pd.isna(v) else str(v)), categories=levels)
+            codes = pd.Categorical(frame[name].map(lambda v: None if pd.isna(v) else str(v)), categories=levels)
+            # HistGradientBoosting takes at most 255 categories; a wider column (flights' 417 destinations)
+            # goes in as its category code, the same code on every side.
+            out[name] = codes if len(levels) <= 255 else pd.Series(codes.codes, index=frame.index).replace(-1, np.nan)
         else:
             out[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
     return pd.DataFrame(out, index=frame.index)
@@ -408,6 +411,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=5000, help="synthetic rows per model")
     parser.add_argument("--out-dir", type=Path, default=HERE / "results")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (one native thread each)")
+    parser.add_argument("--resume", action="store_true", help="keep the rows of the last run and run the rest")
+    parser.add_argument(
+        "--redo", nargs="*", default=[], choices=[*OURS, "dpmm_mst"], help="with --resume: run these models again"
+    )
     args = parser.parse_args(argv)
     result: dict[str, Any] = {
         "command": " ".join(shlex.quote(a) for a in ["benchmarks/fidelity_dp.py", *(argv or sys.argv[1:])]),
@@ -433,6 +440,17 @@ def main(argv: list[str] | None = None) -> int:
     if "dpmm_mst" in args.models:
         install_dpmm()
     jobs = [(t, e, m, args.rows) for t in args.tables for e in args.epsilons for m in args.models]
+    previous = args.out_dir / "fidelity_dp.json"
+    if args.resume and previous.exists():  # rows already measured (same script, same code) are kept as they were
+        kept = json.loads(previous.read_text())
+        result["rows_scored"] = [
+            r
+            for r in kept["rows_scored"]
+            if (r["table"], r["epsilon"], r["model"], args.rows) in jobs and r["model"] not in args.redo
+        ]
+        result["resumed_from"] = {"finished_at": kept.get("finished_at"), "command": kept.get("command")}
+        done = {(r["table"], r["epsilon"], r["model"], args.rows) for r in result["rows_scored"]}
+        jobs = [job for job in jobs if job not in done]
     if args.jobs == 1:
         for job in jobs:
             result["rows_scored"].append(run_job(job))

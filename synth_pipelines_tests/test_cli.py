@@ -116,8 +116,8 @@ def test_run_prints_progress_at_info_and_ends_with_the_summary(synth_env, tmp_pa
     assert not [line for line in lines if "DEBUG" in line]
     assert len(lines) <= 50, "\n".join(lines)
     for step in ("synthesis_request", "trained_model", "synthetic_export", "quality_report", "published_artifact"):
-        assert any(f'Started execution of step "{step}"' in line for line in lines), step
-        assert any(f'Finished execution of step "{step}"' in line for line in lines), step
+        assert any(f'Started execution of step "{step}"' in line for line in lines), (step, lines)
+        assert any(f'Finished execution of step "{step}"' in line for line in lines), (step, lines)
     assert any("fitting gaussian_copula" in line for line in lines)  # the run's own context.log.info
 
     block = lines[lines.index("== small: published ==") :]

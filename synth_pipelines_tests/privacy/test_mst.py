@@ -18,7 +18,7 @@ from synth_pipelines.core.request import PrivacySpec, RequestError, SynthesizerS
 from synth_pipelines.privacy.domain import domain_from_schema
 from synth_pipelines.settings import REPO_ROOT
 from synth_pipelines.training.dp import fit_dp_model
-from synth_pipelines.training.dp.mst import MST_BINS, coarse_groups, encode, mst_column
+from synth_pipelines.training.dp.mst import MST_BINS, coarse_groups, encode, is_released, mst_column
 from synth_pipelines.training.synthesizers import save_model
 
 from .conftest import adult_schema_dict, load_adult
@@ -111,12 +111,51 @@ def _structure(model) -> dict:
         for k, v in model.training_record["privacy"].items()
         if k not in ("epsilon_total", "epsilon_by_stage", "tree", "rho")
     }
+    # A wide numeric column's coarse bins are cut from its released histogram: they vary as the noise does
+    # (test_released_bins_read_the_rows_only_through_the_release); the rest is fixed by the schema.
+    columns = model.model.columns
     return {
         "record": json.loads(json.dumps(record, default=str)),
-        "slots": [(c.spec.name, c.size, c.allowed.tolist(), c.group_starts.tolist()) for c in model.model.columns],
-        "marginal_shapes": {str(k): np.shape(v[1] if k == "root" else v) for k, v in model.model.marginals.items()},
+        "slots": [
+            (c.spec.name, "released")
+            if is_released(c.spec)
+            else (c.spec.name, c.size, c.allowed.tolist(), c.group_starts.tolist())
+            for c in columns
+        ],
+        # Which pairs the noisy tree joins, and with released bins how wide each table is, follow the noise.
+        "marginal_shapes": sorted(np.ndim(v[1] if k == "root" else v) for k, v in model.model.marginals.items())
+        if any(is_released(c.spec) for c in columns)
+        else {str(k): np.shape(v[1] if k == "root" else v) for k, v in model.model.marginals.items()},
         "dtypes": [str(t) for t in model.sample(50, seed=1).dtypes],
     }
+
+
+def test_released_bins_read_the_rows_only_through_the_release(adult, monkeypatch) -> None:
+    """With the release fixed, D and its neighbours cut the same bins; with the real one, the bins follow the data."""
+    from synth_pipelines.training.dp import mst
+
+    schema = _narrow(NARROW)
+    data = adult.head(500)[NARROW].reset_index(drop=True)
+    neighbour = pd.concat([data, data.iloc[[0]].assign(capital_gain=99_999)], ignore_index=True)
+
+    def starts(frame: pd.DataFrame) -> list[int]:
+        model = fit_dp_model(frame, schema, SPEC, PrivacySpec(epsilon=1.0))
+        (gain,) = [c for c in model.model.columns if c.spec.name == "capital_gain"]
+        return gain.group_starts.tolist()
+
+    real = mst.release_histogram
+    # Noise and counts replaced by one data-free vector: whatever the rows, the same release.
+    monkeypatch.setattr(
+        mst, "release_histogram", lambda counts, rho: (np.linspace(1.0, 50.0, len(counts)),) + real(counts, rho)[1:]
+    )
+    assert starts(data) == starts(neighbour)
+    monkeypatch.setattr(mst, "release_histogram", real)
+    (gain,) = [s for s in domain_from_schema(schema).columns if s.name == "capital_gain"]
+    assert is_released(gain)
+    # capital_gain is 0 for most rows: the released bins hug its small values, unlike equal runs of 0-99,999.
+    fitted = fit_dp_model(adult, schema, SynthesizerSpec(name="dp_mst", epochs=50), PrivacySpec(epsilon=20.0))
+    (column,) = [c for c in fitted.model.columns if c.spec.name == "capital_gain"]
+    assert column.group_starts.tolist() != coarse_groups(gain).tolist()
 
 
 @pytest.mark.parametrize("target", [None, "income"])

@@ -1,11 +1,16 @@
 """dp_mst: McKenna et al.'s MST (NIST 2018 winner) on Private-PGM's `mbi` 2.0, on the public schema's domain.
 
 Every column's slots come from `privacy/domain.py` (`domain_from_schema`, `slots_of`): the
-null slot, the declared categories and the "other" slot, the numeric bins. MST coarsens a
-numeric column's fine bins by a public rule (`coarse_groups`): the first fine bin alone (a
-spike at the declared minimum, such as capital_gain = 0), the rest in at most MST_BINS equal
-runs; integer columns of at most MST_INTEGER_BINS values keep one slot per value. Nothing
-structural is read from the rows, and the tree's vertex set and size are public.
+null slot, the declared categories and the "other" slot, the numeric bins. Integer columns of at
+most MST_INTEGER_BINS values keep one slot per value. A wider numeric column's 1-way histogram is
+released on its fine bins (the schema's, FINE_BINS of them), and its coarse bins are cut from that
+release (`released_groups`, post-processing): the first fine bin alone (a spike at the declared
+minimum, such as capital_gain = 0), the rest where the noisy mass crosses each 1/MST_BINS
+quantile, so bins are narrow where the values are and wide where they are not (equal runs of the
+declared range put most of weather's precipitation in one bin). Sampling draws the fine bin
+within a coarse one from the same release. The coarse bins differ between two fits as the noise
+does; they read the rows only through the released histogram. The tree's vertex set and size are
+public.
 
 The rows reach three zCDP mechanisms, ρ = zcdp_rho(ε, δ) split in thirds as in MST:
 
@@ -49,12 +54,14 @@ from synth_pipelines.privacy.domain import (
     PrivateSchema,
     decode_numeric,
     decode_slots,
+    histogram_counts,
     release_histogram,
     slots_of,
 )
 
 MST_BINS = 32  # coarse bins of a numeric column whose fine bins are not one per integer (plus its first bin)
 MST_INTEGER_BINS = 128  # integer columns with at most this many values keep one slot per value
+RELEASE_FLOOR = 2.0  # released fine counts below this many noise σ are taken as empty
 MST_TARGET_SLOTS = 32  # a target with more slots is not joined to every clique (the cliques would grow too large)
 STAGE_SHARES = {"one_way": 1 / 3, "selection": 1 / 3, "two_way": 1 / 3}
 
@@ -79,6 +86,7 @@ class MSTColumn:
     fine_to_slot: np.ndarray  # the domain's slot (slots_of) → MST slot
     group_starts: np.ndarray  # numeric: first fine bin of each coarse bin (and the end), in fine-bin numbers
     allowed: np.ndarray  # bool per MST slot: may it be generated?
+    fine_weights: np.ndarray | None = None  # released (noisy, clipped) fine-bin counts: the draw within a bin
 
     @property
     def size(self) -> int:
@@ -93,19 +101,47 @@ def coarse_groups(spec: NumericColumn) -> np.ndarray:
     return np.concatenate([[0], np.round(np.linspace(1, fine, MST_BINS + 1)).astype(int)])
 
 
-def mst_column(spec: NumericColumn | CategoricalColumn) -> MSTColumn:
+def is_released(spec: NumericColumn | CategoricalColumn) -> bool:
+    """Whether the column's coarse bins are cut from its released fine histogram (a rule of the schema alone)."""
+    return isinstance(spec, NumericColumn) and len(coarse_groups(spec)) < len(spec.edges)
+
+
+def released_weights(noisy: np.ndarray, scale: float) -> np.ndarray:
+    """Fine-bin weights from a released histogram: counts the noise alone would reach (2 σ) count as empty.
+
+    Clipping at zero alone leaves every empty bin about 0.4 σ, which spread draws over empty tails
+    (a tenth of weather's rows at ε = 1) and broke the columns' correlations.
+    """
+    noisy = np.asarray(noisy, dtype=float)
+    return np.where(noisy > RELEASE_FLOOR * scale, noisy, 0.0)
+
+
+def released_groups(spec: NumericColumn, weights: np.ndarray) -> np.ndarray:
+    """Coarse-bin boundaries from released weights (null, fine bins): post-processing of a DP release."""
+    fine = len(spec.edges) - 1
+    mass = np.asarray(weights, dtype=float)[2:]  # fine bins 1 .. fine-1 (bin 0 keeps its own coarse bin)
+    if mass.sum() <= 0:
+        return coarse_groups(spec)
+    share = np.cumsum(mass) / mass.sum()
+    cuts = 2 + np.searchsorted(share, np.arange(1, MST_BINS) / MST_BINS, side="left")  # first fine bin after a cut
+    return np.unique(np.concatenate([[0, 1], np.clip(cuts, 1, fine), [fine]]))
+
+
+def mst_column(
+    spec: NumericColumn | CategoricalColumn, starts: np.ndarray | None = None, weights: np.ndarray | None = None
+) -> MSTColumn:
     if isinstance(spec, CategoricalColumn):
         slots = len(spec.categories) + 1  # null, categories..., FOLDED last
         allowed = np.ones(slots, dtype=bool)
         allowed[-1] = False  # values outside the declared list are counted, never generated
         allowed[0] = spec.nullable
         return MSTColumn(spec, np.arange(slots), np.empty(0, dtype=int), allowed)
-    starts = coarse_groups(spec)
+    starts = coarse_groups(spec) if starts is None else starts
     fine_bins = np.arange(len(spec.edges) - 1)
     group = np.searchsorted(starts, fine_bins, side="right") - 1
     allowed = np.ones(len(starts), dtype=bool)  # null + len(starts) - 1 coarse bins
     allowed[0] = spec.nullable
-    return MSTColumn(spec, np.concatenate([[0], 1 + group]), starts, allowed)
+    return MSTColumn(spec, np.concatenate([[0], 1 + group]), starts, allowed, weights)
 
 
 def encode(columns: list[MSTColumn], data: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -250,9 +286,22 @@ def _decode(column: MSTColumn, slot: np.ndarray, rng: np.random.Generator) -> pd
     starts = column.group_starts
     group = np.maximum(slot - 1, 0)
     width = starts[group + 1] - starts[group]
-    fine = starts[group] + np.floor(rng.random(len(slot)) * width).astype(int)
+    u = rng.random(len(slot))
+    fine = starts[group] + np.floor(u * width).astype(int)
+    if column.fine_weights is not None:  # the fine bin in proportion to its released count, where there is one
+        for g in np.unique(group):
+            weights = column.fine_weights[starts[g] : starts[g + 1]]
+            if weights.sum() > 0:
+                rows = group == g
+                cdf = np.cumsum(weights) / weights.sum()
+                fine[rows] = starts[g] + np.minimum(np.searchsorted(cdf, u[rows], side="right"), len(weights) - 1)
     fine_slot = np.where(slot == 0, 0, 1 + fine)
-    return decode_numeric(spec, fine_slot, rng.random(len(slot)))
+    within = rng.random(len(slot))
+    if not spec.integer_bins:
+        # The declared bounds' own bins give the bound itself: a public rule that keeps a spike there (precipitation
+        # 0, visibility 10 miles, capital_gain 0) a spike, where a uniform draw would smear it over the bin.
+        within = np.where(fine == 0, 0.0, np.where(fine == len(spec.edges) - 2, 1.0, within))
+    return decode_numeric(spec, fine_slot, within)
 
 
 def mst_target(columns: list[MSTColumn], target: str | None) -> str | None:
@@ -275,9 +324,8 @@ def fit_mst(
     columns = [mst_column(spec) for spec in domain.columns]
     if not columns:
         return DPMST(domain, [], [], {}), dict.fromkeys(STAGE_SHARES, 0.0)
+    hub = mst_target(columns, target)  # on the schema's slots: a public choice
     sizes = {c.spec.name: c.size for c in columns}
-    codes = encode(columns, data)
-    hub = mst_target(columns, target)
     features = [name for name in sizes if name != hub]
     if len(columns) == 1:
         shares = {"one_way": 1.0, "selection": 0.0, "two_way": 0.0}
@@ -295,7 +343,27 @@ def fit_mst(
         measured.append((clique, noisy, scale))
         return noisy
 
-    one_way = {name: measure((name,), budget["one_way"] / len(columns), "one_way") for name in sizes}
+    rho_one_way = budget["one_way"] / len(columns)
+    one_way: dict[str, np.ndarray] = {}
+    for i, column in enumerate(columns):
+        spec = column.spec
+        if not is_released(spec):
+            continue
+        assert isinstance(spec, NumericColumn)
+        noisy, scale, cost = release_histogram(histogram_counts(spec, data[spec.name]), rho_one_way)
+        spent["one_way"] += cost
+        weights = released_weights(noisy, scale)
+        starts = released_groups(spec, weights)
+        columns[i] = mst_column(spec, starts, weights[1:])
+        coarse = np.concatenate([[noisy[0]], np.add.reduceat(noisy[1:], starts[:-1])])
+        # A coarse count sums up to max(run) noisy fine counts: mbi weighs it by the widest run's noise.
+        measured.append(((spec.name,), coarse, scale * math.sqrt(float(np.diff(starts).max()))))
+        one_way[spec.name] = coarse
+    sizes = {c.spec.name: c.size for c in columns}
+    codes = encode(columns, data)
+    for name in sizes:
+        if name not in one_way:
+            one_way[name] = measure((name,), rho_one_way, "one_way")
     edges: list[tuple[str, str]] = []
     if len(features) > 1:
         edges, spent["selection"] = _select_tree(
