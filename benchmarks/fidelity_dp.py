@@ -270,7 +270,11 @@ def _dpmm_frame(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
     out = frame.copy()
     for name, column in schema.columns.items():
         if column["sdtype"] == "categorical":
-            out[name] = out[name].map(lambda v: None if pd.isna(v) else str(v)).astype(object)
+            # dpmm refuses a value outside the declared categories (flights' San Juan and St Thomas are not in
+            # the airports table); it gets them as missing, where our model counts them in its "other" slot.
+            declared = {str(v) for v in schema.column_parameters(name)["category_values"]}
+            keep = out[name].notna() & out[name].astype(str).isin(declared)
+            out[name] = out[name].astype(str).where(keep, None).astype(object)
         elif column["sdtype"] == "numerical":
             out[name] = pd.to_numeric(out[name], errors="coerce").astype(float)
     return out

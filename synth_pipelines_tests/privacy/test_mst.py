@@ -137,25 +137,35 @@ def test_released_bins_read_the_rows_only_through_the_release(adult, monkeypatch
     schema = _narrow(NARROW)
     data = adult.head(500)[NARROW].reset_index(drop=True)
     neighbour = pd.concat([data, data.iloc[[0]].assign(capital_gain=99_999)], ignore_index=True)
+    other = adult.tail(700)[NARROW].assign(capital_gain=lambda f: 99_999 - f["capital_gain"]).reset_index(drop=True)
 
-    def starts(frame: pd.DataFrame) -> list[int]:
+    def starts(frame: pd.DataFrame) -> tuple[list[int], list[float]]:
         model = fit_dp_model(frame, schema, SPEC, PrivacySpec(epsilon=1.0))
         (gain,) = [c for c in model.model.columns if c.spec.name == "capital_gain"]
-        return gain.group_starts.tolist()
+        return gain.group_starts.tolist(), gain.fine_weights.tolist()
 
     real = mst.release_histogram
     # Noise and counts replaced by one data-free vector: whatever the rows, the same release.
     monkeypatch.setattr(
         mst, "release_histogram", lambda counts, rho: (np.linspace(1.0, 50.0, len(counts)),) + real(counts, rho)[1:]
     )
-    assert starts(data) == starts(neighbour)
+    assert starts(data) == starts(neighbour) == starts(other)  # a neighbour, and a table unlike it
     monkeypatch.setattr(mst, "release_histogram", real)
-    (gain,) = [s for s in domain_from_schema(schema).columns if s.name == "capital_gain"]
-    assert is_released(gain)
-    # capital_gain is 0 for most rows: the released bins hug its small values, unlike equal runs of 0-99,999.
-    fitted = fit_dp_model(adult, schema, SynthesizerSpec(name="dp_mst", epochs=50), PrivacySpec(epsilon=20.0))
-    (column,) = [c for c in fitted.model.columns if c.spec.name == "capital_gain"]
-    assert column.group_starts.tolist() != coarse_groups(gain).tolist()
+    # With the real release, bins are narrow where the values are: on all of Adult at ε = 1 no released bin of
+    # fnlwgt holds a quarter as many rows as the fullest of the schema's fixed runs (0.05 against 0.24).
+    full = load_adult(None)
+    wide = _narrow(["age", "fnlwgt", "income"])
+    (weight,) = [s for s in domain_from_schema(wide).columns if s.name == "fnlwgt"]
+    assert is_released(weight)
+    fitted = fit_dp_model(full, wide, SPEC, PrivacySpec(epsilon=1.0))
+    (column,) = [c for c in fitted.model.columns if c.spec.name == "fnlwgt"]
+
+    def fullest(binned) -> float:
+        slots = encode([binned], full)["fnlwgt"]
+        beyond = slots[slots > 1]  # past the null slot and the first fine bin (its own bin)
+        return float(np.bincount(beyond).max() / len(beyond))
+
+    assert fullest(column) < 0.5 * fullest(mst_column(weight)), (fullest(column), fullest(mst_column(weight)))
 
 
 @pytest.mark.parametrize("target", [None, "income"])
@@ -192,6 +202,17 @@ def _dependence_lost(real: pd.DataFrame, rows: pd.DataFrame, column: str, target
     return float(np.abs(synthetic.to_numpy() - table.to_numpy()).sum() / np.abs(independent - table.to_numpy()).sum())
 
 
+def test_a_target_and_one_column_spend_half_on_their_pair(adult) -> None:
+    schema = _narrow(["sex", "income"])
+    model = fit_dp_model(adult, schema, SPEC, PrivacySpec(epsilon=1.0), target="income")
+    privacy = model.training_record["privacy"]
+    assert privacy["target"] == "income" and privacy["tree"] == []
+    stages = privacy["rho_by_stage"]
+    assert stages["selection"] == 0 and stages["two_way"] == pytest.approx(stages["one_way"], rel=0.01)
+    rows = model.sample(2000, seed=2)
+    assert set(rows["income"].dropna()) <= {"<=50K", ">50K"} and set(rows["sex"].dropna()) <= {"Male", "Female"}
+
+
 def test_a_target_is_measured_with_every_column() -> None:
     """quality.target_column joins the target to each tree edge: its dependence on every column is measured,
     where the plain tree keeps it only along the tree's path (age ~ income came out near independence on Adult).
@@ -205,6 +226,10 @@ def test_a_target_is_measured_with_every_column() -> None:
         privacy = model.training_record["privacy"]
         assert privacy["target"] == target and 19.8 <= privacy["epsilon_total"] <= 20.0
         assert "income" not in {name for edge in privacy["tree"] for name in edge} or target is None
+        if target is not None:  # every table the sampler walks is target × parent × child
+            tables = [v for k, v in model.model.marginals.items() if k != "root" and k[0] != target]
+            size = {c.spec.name: c.size for c in model.model.columns}[target]
+            assert tables and all(np.ndim(t) == 3 and np.shape(t)[0] == size for t in tables)
         rows = model.sample(8000, seed=5)
         lost[target] = {c: _dependence_lost(adult, rows, c, "income") for c in TARGETED if c != "income"}
     # Measured (target): at most 0.37 on Adult at ε = 20, the rest 8,000 rows' sampling error. Inferred along

@@ -174,7 +174,8 @@ def fit_dp_model(
         delta_spent = delta
         training = {
             "accountant": "zCDP (OpenDP discrete Gaussian histograms and noisy max), converted to (ε, δ) once by RDP",
-            "mechanism": "MST: OpenDP discrete Gaussian 1-way histograms (preprocessing), OpenDP noisy max spanning "
+            "mechanism": "MST: OpenDP discrete Gaussian 1-way histograms, a wide numeric column's on its fine bins "
+            "(preprocessing; coarse bins cut from that release), OpenDP noisy max spanning "
             f"tree selection + discrete Gaussian {'target × edge 3-way' if model.target else '2-way'} histograms "
             "(training), mbi mirror descent",
             "rho": sum(rho_by_stage.values()),
