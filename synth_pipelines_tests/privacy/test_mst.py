@@ -346,3 +346,35 @@ def test_real_corpus_tables_fit_within_their_public_domain(name: str) -> None:
             assert values.between(start, end).all(), column
     if "tailnum" in data:  # an id column is made up, never copied
         assert not set(rows["tailnum"]) & set(data["tailnum"].dropna())
+
+
+def test_a_bin_the_release_finds_empty_is_never_generated(adult, monkeypatch) -> None:
+    """A release whose tail past capital_loss's last clear count holds counts each under the floor, summing to
+    what noise over so many bins would: no synthetic value lands there (mbi's share of it was drawn over them)."""
+    from synth_pipelines.training.dp import mst
+
+    schema = _narrow(["age", "capital_loss", "income"])
+    data = adult.head(3000)[["age", "capital_loss", "income"]].reset_index(drop=True)
+    (loss,) = [s for s in domain_from_schema(schema).columns if s.name == "capital_loss"]
+    assert is_released(loss)
+    real = mst.release_histogram
+    tails: list[np.ndarray] = []
+
+    def release(counts, rho):  # the real counts (noise off) with the real scale; the tail is the test's
+        _, scale, cost = real(counts, rho)
+        noisy = np.asarray(counts, dtype=float).copy()
+        if len(counts) == len(loss.edges):  # capital_loss's released fine histogram (null, fine bins)
+            tail = np.arange(np.flatnonzero(noisy[1:] > mst.RELEASE_FLOOR * scale)[-1] + 2, len(noisy))
+            noisy[tail] = 1.9 * scale / np.sqrt(len(tail))  # under the floor each, sum 1.9 σ √(bins)
+            tails.append(tail - 1)
+        return noisy, scale, cost
+
+    monkeypatch.setattr(mst, "release_histogram", release)
+    model = fit_dp_model(data, schema, SynthesizerSpec(name="dp_mst", epochs=300), PrivacySpec(epsilon=1.0))
+    (column,) = [c for c in model.model.columns if c.spec.name == "capital_loss"]
+    (tail,) = tails
+    bins = zip(column.group_starts[:-1], column.group_starts[1:], strict=True)
+    assert any(set(range(a, b)) <= set(tail) for a, b in bins), "no coarse bin of the tail alone"
+    rows = model.sample(5000, seed=4)
+    beyond = rows["capital_loss"] > loss.from_grid(loss.edges[tail[0]]) + 1  # past the last real value's bin
+    assert beyond.mean() == 0, f"{beyond.mean():.3f} of the values are in bins the release found empty"
