@@ -11,12 +11,14 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 .PHONY: setup demo test ui lint system-deps clean
 
 # torch 2.13.0 first: it is the CPU build on this disk, and the project's torch range accepts it,
-# so pip pulls no multi-GB CUDA build.
+# so pip pulls no multi-GB CUDA build. Then the report's numba kernels are compiled into numba's cache,
+# so the first run after the install does not compile them.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -c 'from synth_pipelines.quality.attacks import compile_kernels; compile_kernels()'
 	touch $(STAMP)
 
 $(DAGSTER_HOME)/dagster.yaml: deploy/local/dagster.yaml

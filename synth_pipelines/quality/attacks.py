@@ -314,3 +314,25 @@ def membership_inference_auc(
     labels = np.r_[np.ones(len(member_scores)), np.zeros(len(outsider_scores))]
     # Ties (coarse tables) are scored as coin flips by the AUC itself.
     return float(roc_auc_score(labels, np.r_[member_scores, outsider_scores]))
+
+
+def compile_kernels() -> None:
+    """Compile the report's numba kernels into numba's on-disk cache (`make setup` runs this once).
+
+    Without it the first report after an install compiles them (8-18 s on 2 cores), inside the demo's run.
+    The frame is made up: two numbers and three categories with enough levels to take the grouped search.
+    """
+    from synth_pipelines.quality.distances import closest_record_sums
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=40),
+            "y": rng.integers(0, 9, 40).astype(float),
+            **{name: rng.choice(list("abcdefgh"), 40) for name in ("a", "b", "c")},
+        }
+    )
+    metadata = {"columns": {"x": {"sdtype": "numerical"}, "y": {"sdtype": "numerical"}}}
+    metadata["columns"].update({name: {"sdtype": "categorical"} for name in ("a", "b", "c")})
+    membership_scores(frame, frame, frame, metadata=metadata)
+    closest_record_sums(frame, frame, metadata)
