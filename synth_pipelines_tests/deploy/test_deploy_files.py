@@ -137,6 +137,9 @@ def test_dockerfile_installs_like_the_makefile(dockerfile):
         if line.startswith("RUN pip install")
     ]
     assert installs == expected
+    # and the report's numba kernels compiled into the image, as `make setup` compiles them
+    (compile_line,) = [line for line in (REPO_ROOT / "Makefile").read_text().splitlines() if "compile_kernels" in line]
+    assert "RUN python " + compile_line.split("/python ", 1)[1] in (DEPLOY / dockerfile).read_text().splitlines()
 
 
 HELM_TOP_LEVEL = {
