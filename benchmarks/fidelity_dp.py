@@ -71,8 +71,8 @@ TABLES = ("adult", "weather", "flights", "military", "caravan")
 TARGETS = {"adult": "income", "weather": "origin", "flights": "origin", "military": "gender", "caravan": "Purchase"}
 # model: (synthesizer, epochs, given the table's target); dp_mst's epochs are mirror-descent iterations
 OURS = {
-    "dp_mst": ("dp_mst", 1000, False),
-    "dp_mst_target": ("dp_mst", 1000, True),
+    "dp_mst": ("dp_mst", 3000, False),
+    "dp_mst_target": ("dp_mst", 3000, True),
     "dp_gaussian_copula": ("dp_gaussian_copula", 1, False),
 }
 TRAIN_CAP = 40_000

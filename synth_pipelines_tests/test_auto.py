@@ -22,7 +22,7 @@ def _request(**overrides):
 def test_the_pick_follows_dp_conditions_and_the_time_budget() -> None:
     dp = _request(privacy={"epsilon": 1.0}, schema=adult_schema_dict())
     chosen = pick(dp)
-    assert (chosen.spec.name, chosen.spec.epochs) == ("dp_mst", 1000) and "DP" in chosen.why
+    assert (chosen.spec.name, chosen.spec.epochs) == ("dp_mst", 3000) and "DP" in chosen.why
     conditioned = _request(rows=2500, conditions=[{"values": {"income": ">50K"}, "rows": 2500}])
     assert pick(conditioned, 480, 15).spec.name == "gaussian_copula"
     assert pick(_request(), 480, 15).spec.name == "argn"
