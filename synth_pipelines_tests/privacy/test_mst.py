@@ -378,3 +378,17 @@ def test_a_bin_the_release_finds_empty_is_never_generated(adult, monkeypatch) ->
     rows = model.sample(5000, seed=4)
     beyond = rows["capital_loss"] > loss.from_grid(loss.edges[tail[0]]) + 1  # past the last real value's bin
     assert beyond.mean() == 0, f"{beyond.mean():.3f} of the values are in bins the release found empty"
+
+
+def test_sampled_rows_hold_the_models_marginal_to_a_row(mst) -> None:
+    """Every slot of the first column gets floor(n p) or one more of n rows (Private-PGM's rounding), where
+    n independent draws miss by their sampling noise (about √(n p) rows)."""
+    from synth_pipelines.training.dp.mst import _allowed
+
+    model = mst.model
+    name, table = model.marginals["root"]
+    (column,) = [c for c in model.columns if c.spec.name == name]
+    expected = 20_000 * _allowed(table, column)[0]
+    rows = model.sample(20_000, seed=11)
+    counts = np.bincount(encode([column], rows)[name], minlength=column.size)
+    assert np.abs(counts - expected).max() <= 1.0, np.abs(counts - expected).max()

@@ -295,14 +295,35 @@ def _allowed(table: np.ndarray, column: MSTColumn) -> np.ndarray:
 
 
 def _draw(rng: np.random.Generator, conditionals: np.ndarray, parent: np.ndarray) -> np.ndarray:
-    cdf = np.cumsum(conditionals, axis=1)
-    cdf[:, -1] = np.inf
-    u = rng.random(len(parent))
+    """Per row a slot from its parent's conditional; the rows of one parent value get each slot in proportion."""
     out = np.empty(len(parent), dtype=int)
     for value in np.unique(parent):
-        rows = parent == value
-        out[rows] = np.searchsorted(cdf[value], u[rows], side="right")
-    return np.minimum(out, conditionals.shape[1] - 1)
+        rows = np.flatnonzero(parent == value)
+        out[rows] = _allocate(rng, conditionals[value], len(rows))
+    return out
+
+
+def _allocate(rng: np.random.Generator, p: np.ndarray, n: int) -> np.ndarray:
+    """n slots from the distribution p, each slot floor(n p) times or once more, in random order.
+
+    Private-PGM's own sampler rounds the same way: against n independent draws, the rows' marginals
+    along the tree are the model's up to one row per slot, not up to the sampling noise (at 5,000 rows
+    about 0.5% of total variation per column, which is all of a small table's remaining SDMetrics gap).
+    The extra rows go to slots drawn in proportion to their remainders. A function of the model and the seed.
+    """
+    expected = n * np.asarray(p, dtype=float)
+    counts = np.floor(expected).astype(int)
+    left = n - int(counts.sum())
+    remainder = expected - counts
+    if left > 0 and remainder.sum() > 0:
+        extra = rng.choice(
+            len(p), size=min(left, int(np.count_nonzero(remainder))), replace=False, p=remainder / remainder.sum()
+        )
+        counts[extra] += 1
+    slots = np.repeat(np.arange(len(p)), counts)
+    if len(slots) < n:  # rounding left rows over: independent draws for them
+        slots = np.concatenate([slots, rng.choice(len(p), size=n - len(slots), p=p / p.sum())])
+    return rng.permutation(slots[:n])
 
 
 def _decode(column: MSTColumn, slot: np.ndarray, rng: np.random.Generator) -> pd.Series:
